@@ -1,0 +1,179 @@
+"""Train, resume and evaluate runs: what the CLI commands ``pretrain``, ``train`` and ``evaluate`` call."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import yaml
+
+from marsvision.training import runs
+from marsvision.training.checkpoint import safe_torch_load
+from marsvision.training.config import RunConfig, from_dict
+from marsvision.training.data import (
+    build_classification_data,
+    build_eval_dataset,
+    build_pretraining_data,
+    build_segmentation_data,
+    make_loader,
+)
+from marsvision.training.evaluate import evaluate_model
+from marsvision.training.lightning_base import MarsvisionModule
+from marsvision.training.trainer import build_trainer
+
+
+def send_logs_to_stderr() -> None:
+    """Route Lightning's and Python's logging to stderr so that stdout holds only a ``--json`` result."""
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logger = logging.getLogger(name)
+        logger.handlers = [logging.StreamHandler(sys.stderr)]
+        logger.propagate = False
+
+
+def _resolve_resume(resume: Path) -> tuple[Path, Path]:
+    """(run directory, checkpoint file) from either of them."""
+    if resume.is_dir():
+        checkpoint = resume / runs.LAST_CHECKPOINT
+        run_dir = resume
+    else:
+        checkpoint = resume
+        run_dir = resume.parent.parent
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"{checkpoint}: no checkpoint to resume from")
+    return run_dir, checkpoint
+
+
+def _config_of_run(run_dir: Path) -> RunConfig:
+    path = run_dir / runs.CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not a marsvision run directory (config.yaml missing)")
+    config: RunConfig = from_dict(RunConfig, yaml.safe_load(path.read_text()))
+    return config
+
+
+def build_module_and_loaders(config: RunConfig) -> tuple[MarsvisionModule, Any, Any, dict[str, Any]]:
+    """The Lightning module of ``config.task`` with its train and validation loaders and held-out data."""
+    from marsvision.training.classification import ClassificationModule
+    from marsvision.training.pretrain import SimCLRModule
+    from marsvision.training.segmentation import SegmentationModule
+    from marsvision.training.semiseg import SemiSegModule
+
+    data_cfg = config.data
+    if config.task == "pretrain":
+        dataset = build_pretraining_data(config)
+        loader = make_loader(dataset, data_cfg, batch_size=data_cfg.batch_size, shuffle=True, drop_last=True)
+        return SimCLRModule(config), loader, None, {}
+    if config.task in ("segmentation", "semiseg"):
+        seg = build_segmentation_data(config)
+        train_loader: Any = make_loader(seg.train, data_cfg, batch_size=data_cfg.batch_size, shuffle=True)
+        val_loader = make_loader(seg.val, data_cfg, batch_size=data_cfg.batch_size) if seg.val else None
+        held_out = {"test": seg.test, "class_names": seg.class_names}
+        if config.task == "segmentation":
+            return SegmentationModule(config, seg.class_names), train_loader, val_loader, held_out
+        unlabeled_loader = make_loader(
+            seg.unlabeled, data_cfg, batch_size=data_cfg.unlabeled_batch_size, shuffle=True, drop_last=True
+        )
+        loaders = {"labeled": train_loader, "unlabeled": unlabeled_loader}
+        return SemiSegModule(config, seg.class_names), loaders, val_loader, held_out
+    if config.task == "classification":
+        cls = build_classification_data(config)
+        module = ClassificationModule(config, cls.class_names, samples_per_class=cls.samples_per_class)
+        val_loader = make_loader(cls.val, data_cfg, batch_size=data_cfg.batch_size) if cls.val else None
+        held_out = {"test": cls.test, "class_names": cls.class_names}
+        return module, cls.train_loaders, val_loader, held_out
+    raise ValueError(f"unknown task {config.task!r}")
+
+
+def train(config: RunConfig | None, *, resume: Path | None = None, argv: list[str] | None = None) -> dict[str, Any]:
+    """Fit ``config`` in a new run directory (or continue ``resume``), then evaluate on the held-out split.
+
+    Returns a JSON-able summary: run directory, best checkpoint, wall time and the test metrics.
+    """
+    started = time.perf_counter()
+    checkpoint: Path | None = None
+    if resume is not None:
+        run_dir, checkpoint = _resolve_resume(resume)
+        config = _config_of_run(run_dir)
+        resumed_epoch = int(safe_torch_load(checkpoint)["epoch"]) + 1
+        runs.truncate_metrics(run_dir, resumed_epoch)
+    elif config is None:
+        raise ValueError("train needs a config or a run to resume")
+    else:
+        run_dir = runs.create_run_dir(config, argv)
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    module, train_loaders, val_loader, held_out = build_module_and_loaders(config)
+    trainer = build_trainer(
+        config,
+        run_dir,
+        has_validation=val_loader is not None,
+        max_epochs=module.total_epochs() if hasattr(module, "total_epochs") else None,
+        stage_of_epoch=getattr(module, "stage_of_epoch", None),
+    )
+    trainer.fit(
+        module,
+        train_dataloaders=train_loaders,
+        val_dataloaders=val_loader,
+        ckpt_path=str(checkpoint) if checkpoint else None,
+        weights_only=True,
+    )
+    result: dict[str, Any] = {"run_dir": str(run_dir), "task": config.task}
+    best = run_dir / "checkpoints" / "best.ckpt"
+    result["checkpoint"] = str(best if best.is_file() else run_dir / runs.LAST_CHECKPOINT)
+    if config.task != "pretrain" and trainer.is_global_zero:
+        state = safe_torch_load(result["checkpoint"])
+        module.load_state_dict(state["state_dict"])
+        evaluation = evaluate_model(module, held_out["test"], config, held_out["class_names"], run_dir=run_dir)
+        result["metrics"] = _headline(evaluation["metrics"])
+    result["wall_time_s"] = round(time.perf_counter() - started, 1)
+    runs.write_json_atomic(run_dir / "summary.json", result)
+    return result
+
+
+def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The scalar metrics of an evaluation (per-class dicts stay in eval.json)."""
+    return {k: v for k, v in metrics.items() if not isinstance(v, dict)}
+
+
+def load_module(checkpoint: Path) -> tuple[MarsvisionModule, RunConfig]:
+    """Rebuild a trained module from its checkpoint alone (config and class names travel inside)."""
+    from marsvision.training.classification import ClassificationModule
+    from marsvision.training.pretrain import SimCLRModule
+    from marsvision.training.segmentation import SegmentationModule
+    from marsvision.training.semiseg import SemiSegModule
+
+    state = safe_torch_load(checkpoint)
+    hparams = state["hyper_parameters"]
+    config = MarsvisionModule.config_from_hparams(hparams)
+    class_names = list(hparams.get("class_names", []))
+    module: MarsvisionModule
+    if config.task == "pretrain":
+        module = SimCLRModule(config)
+    elif config.task == "segmentation":
+        module = SegmentationModule(config, class_names)
+    elif config.task == "semiseg":
+        module = SemiSegModule(config, class_names)
+    else:
+        module = ClassificationModule(config, class_names, samples_per_class=hparams.get("samples_per_class"))
+    module.load_state_dict(state["state_dict"])
+    module.eval()
+    return module, config
+
+
+def evaluate_checkpoint(target: Path, *, split: str | None = None, data_root: str | None = None) -> dict[str, Any]:
+    """Evaluate a run's best checkpoint (or a checkpoint file) on ``split``; writes ``eval-<split>.json``."""
+    if target.is_dir():
+        best = target / "checkpoints" / "best.ckpt"
+        checkpoint = best if best.is_file() else target / runs.LAST_CHECKPOINT
+        run_dir: Path | None = target
+    else:
+        checkpoint, run_dir = target, None
+    module, config = load_module(checkpoint)
+    if data_root is not None:
+        config.data.root = data_root
+    dataset, class_names, split_name = build_eval_dataset(config, split)
+    evaluation = evaluate_model(module, dataset, config, class_names, run_dir=run_dir, split=split_name)
+    return {"checkpoint": str(checkpoint), "split": split_name, "metrics": _headline(evaluation["metrics"])}

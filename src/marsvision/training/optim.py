@@ -1,0 +1,45 @@
+"""Optimisers with the parameter groups the methods need (encoder vs heads, no decay on bias and BN)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from lightly.utils.lars import LARS
+from torch import nn
+
+from marsvision.training.config import OptimConfig
+
+
+def _decay_split(modules: Iterable[nn.Module]) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """Weights of conv/linear layers decay; biases and normalisation parameters do not (SimCLR, LARS)."""
+    decay, no_decay = [], []
+    for module in modules:
+        for param in module.parameters():
+            if not param.requires_grad:
+                continue
+            (no_decay if param.ndim <= 1 else decay).append(param)
+    return decay, no_decay
+
+
+def build_optimizer(
+    config: OptimConfig, backbone: list[nn.Module], heads: list[nn.Module]
+) -> torch.optim.Optimizer:
+    """Optimiser over ``backbone`` (at ``backbone_lr`` when set) and ``heads`` (at ``lr``)."""
+    groups = []
+    for modules, lr in ((backbone, config.backbone_lr or config.lr), (heads, config.lr)):
+        decay, no_decay = _decay_split(modules)
+        if decay:
+            groups.append({"params": decay, "lr": lr, "weight_decay": config.weight_decay})
+        if no_decay:
+            groups.append({"params": no_decay, "lr": lr, "weight_decay": 0.0})
+    if config.name == "sgd":
+        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
+    if config.name == "adam":
+        return torch.optim.Adam(groups, lr=config.lr)
+    if config.name == "adamw":
+        return torch.optim.AdamW(groups, lr=config.lr)
+    if config.name == "lars":
+        # lightly's LARS skips the trust-ratio scaling where weight_decay is 0: the bias/BN group above.
+        return LARS(groups, lr=config.lr, momentum=config.momentum)
+    raise ValueError(f"unknown optimiser {config.name!r}; choose sgd, adam, adamw or lars")

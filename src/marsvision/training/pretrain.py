@@ -1,0 +1,46 @@
+"""SimCLR / SimCLRv2 contrastive pretraining of an encoder on unlabeled images (paper 000, SPEC Method A)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from marsvision.losses.nt_xent import nt_xent_loss
+from marsvision.models.encoders import create_encoder
+from marsvision.models.heads import ProjectionHead
+from marsvision.training.config import RunConfig
+from marsvision.training.lightning_base import MarsvisionModule
+
+
+class SimCLRModule(MarsvisionModule):
+    """Encoder f + projection head g trained with NT-Xent on two views of each image.
+
+    With ``trainer.devices > 1`` the negatives are gathered from every device (gradients flow to the local
+    slice), so the effective batch for the loss is the global batch, as SimCLR's large batches require.
+    """
+
+    def __init__(self, config: RunConfig) -> None:
+        super().__init__(config)
+        self.encoder = create_encoder(config.model.encoder, in_channels=config.data.channels)
+        self.projection_head = ProjectionHead(
+            in_dim=self.encoder.feature_channels,
+            out_dim=config.model.projection_dim,
+            num_layers=config.model.projection_layers,
+        )
+
+    def backbone_modules(self) -> list[torch.nn.Module]:
+        return [self.encoder]
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        view1, view2 = batch["views"][:2]  # each (N, C, H, W)
+        z1 = self.projection_head(self.encoder(view1))["projection"]  # (N, D)
+        z2 = self.projection_head(self.encoder(view2))["projection"]
+        loss = nt_xent_loss(
+            z1,
+            z2,
+            temperature=self.config.simclr.temperature,
+            gather_distributed=self.trainer.world_size > 1,
+        )
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=view1.shape[0])
+        return loss

@@ -1,0 +1,103 @@
+"""Run directories: resolved config, provenance, per-epoch JSON lines next to the checkpoints."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from marsvision.training.config import RunConfig, to_dict
+
+METRICS_FILE = "metrics.jsonl"
+EVAL_FILE = "eval.json"
+CONFIG_FILE = "config.yaml"
+META_FILE = "meta.json"
+LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temp file and rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, value: Any) -> None:
+    """Atomically write ``value`` as indented JSON."""
+    write_text_atomic(path, json.dumps(value, indent=2, sort_keys=True) + "\n")
+
+
+def git_commit() -> str | None:
+    """The commit of the marsvision checkout, or None outside a git tree."""
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def environment_versions() -> dict[str, str]:
+    """Versions of Python and the packages whose behaviour changes results."""
+    versions = {"python": platform.python_version()}
+    for package in ("marsvision", "torch", "torchvision", "lightning", "torchmetrics", "numpy"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "absent"
+    return versions
+
+
+def create_run_dir(config: RunConfig, argv: list[str] | None = None) -> Path:
+    """Make ``<runs_root>/<name>-<timestamp>/`` with ``config.yaml`` and ``meta.json``; return its path."""
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    root = Path(config.runs_root)
+    run_dir = root / f"{config.name}-{stamp}"
+    suffix = 1
+    while run_dir.exists():
+        suffix += 1
+        run_dir = root / f"{config.name}-{stamp}-{suffix}"
+    run_dir.mkdir(parents=True)
+    write_text_atomic(run_dir / CONFIG_FILE, yaml.safe_dump(to_dict(config), sort_keys=False))
+    meta = {
+        "git_commit": git_commit(),
+        "versions": environment_versions(),
+        "host": platform.node(),
+        "command": argv if argv is not None else sys.argv,
+        "started": dt.datetime.now().isoformat(timespec="seconds"),
+    }
+    write_json_atomic(run_dir / META_FILE, meta)
+    return run_dir
+
+
+def append_metrics(run_dir: Path, record: dict[str, Any]) -> None:
+    """Append one JSON line to ``metrics.jsonl`` (flushed and fsynced so a crash loses at most this line)."""
+    with open(run_dir / METRICS_FILE, "a") as handle:
+        handle.write(json.dumps(record, sort_keys=True) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """All records of ``metrics.jsonl`` in order (empty when the run logged nothing yet)."""
+    path = run_dir / METRICS_FILE
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def truncate_metrics(run_dir: Path, first_epoch_to_drop: int) -> None:
+    """Drop records of epochs a resumed run will redo (written after the checkpoint it resumes from)."""
+    kept = [r for r in read_metrics(run_dir) if r.get("epoch", -1) < first_epoch_to_drop or r.get("split") == "test"]
+    write_text_atomic(run_dir / METRICS_FILE, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))

@@ -1,0 +1,51 @@
+"""Supervised segmentation: the fine-tuning stage of paper 000 and the plain-supervised baselines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from marsvision.data.classes import IGNORE_INDEX
+from marsvision.evaluation.confusion import ConfusionMatrix
+from marsvision.evaluation.metrics import segmentation_metrics
+from marsvision.training.config import RunConfig
+from marsvision.training.factory import build_segmentation_model
+from marsvision.training.lightning_base import MarsvisionModule
+
+
+class SegmentationModule(MarsvisionModule):
+    """Pixel-wise cross-entropy ignoring unlabeled pixels (no class weighting, SPEC Method A 'Loss')."""
+
+    def __init__(self, config: RunConfig, class_names: list[str]) -> None:
+        super().__init__(config, class_names)
+        self.num_classes = len(class_names)
+        self.model = build_segmentation_model(config, self.num_classes)
+        self.val_confusion = ConfusionMatrix(self.num_classes)
+
+    def backbone_modules(self) -> list[nn.Module]:
+        return [self.model.encoder]
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        logits: torch.Tensor = self.model(images)["logits"]  # (N, K, H, W)
+        return logits
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        logits = self(batch["image"])
+        loss = F.cross_entropy(logits, batch["label"], ignore_index=IGNORE_INDEX)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(logits))
+        return loss
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        logits = self(batch["image"])
+        loss = F.cross_entropy(logits, batch["label"], ignore_index=IGNORE_INDEX)
+        self.log("val/loss", loss, on_epoch=True, prog_bar=True, batch_size=len(logits), sync_dist=True)
+        self.val_confusion.update(pred=logits.argmax(1), target=batch["label"])
+
+    def on_validation_epoch_end(self) -> None:
+        metrics = segmentation_metrics(self.val_confusion.compute(), list(self.hparams["class_names"]))
+        self.log("val/acc", metrics["acc"], prog_bar=True)
+        self.log("val/miou", metrics["miou"])
+        self.val_confusion.reset()

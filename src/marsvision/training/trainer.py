@@ -1,0 +1,73 @@
+"""One place that turns a :class:`TrainerConfig` into a Lightning trainer writing into a run directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from marsvision.training.callbacks import EpochReseed, JsonlMetrics
+from marsvision.training.checkpoint import AtomicCheckpointIO
+from marsvision.training.config import RunConfig
+
+ACCELERATORS = {"auto": "auto", "cpu": "cpu", "cuda": "gpu", "gpu": "gpu", "mps": "mps"}
+
+
+def build_trainer(
+    config: RunConfig,
+    run_dir: Path,
+    *,
+    has_validation: bool,
+    extra_callbacks: list[L.Callback] | None = None,
+    max_epochs: int | None = None,
+    stage_of_epoch: object = None,
+) -> L.Trainer:
+    """Lightning trainer with atomic checkpoints, per-epoch reseeding, JSON-lines and TensorBoard logs.
+
+    ``devices > 1`` or ``num_nodes > 1`` selects DDP; under torchrun or SLURM Lightning reads the rank from the
+    environment, so the same command line scales from one CPU to several nodes.
+    """
+    cfg = config.trainer
+    if cfg.device not in ACCELERATORS:
+        raise ValueError(f"unknown device {cfg.device!r}; choose one of {sorted(ACCELERATORS)}")
+    checkpoint_dir = run_dir / "checkpoints"
+    monitor = cfg.monitor if has_validation else None
+    callbacks: list[L.Callback] = [
+        ModelCheckpoint(
+            dirpath=checkpoint_dir,
+            filename="best",
+            monitor=monitor,
+            mode="max" if monitor and monitor.endswith(("acc", "miou")) else "min",
+            save_last=True,
+            save_top_k=1,
+            enable_version_counter=False,
+        ),
+        EpochReseed(config.seed),
+        JsonlMetrics(run_dir, stage_of_epoch),  # type: ignore[arg-type]
+    ]
+    if cfg.progress_bar:
+        callbacks.append(TQDMProgressBar(refresh_rate=max(1, cfg.log_every_n_steps)))
+    if has_validation and cfg.early_stopping_patience is not None and monitor:
+        mode = "max" if monitor.endswith(("acc", "miou")) else "min"
+        callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=cfg.early_stopping_patience))
+    callbacks.extend(extra_callbacks or [])
+    distributed = cfg.devices > 1 or cfg.num_nodes > 1
+    return L.Trainer(
+        accelerator=ACCELERATORS[cfg.device],
+        devices=cfg.devices,
+        num_nodes=cfg.num_nodes,
+        strategy="ddp" if distributed else "auto",
+        precision=cfg.precision,  # type: ignore[arg-type]
+        max_epochs=max_epochs if max_epochs is not None else cfg.max_epochs,
+        limit_train_batches=cfg.limit_train_batches,
+        log_every_n_steps=cfg.log_every_n_steps,
+        logger=TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version="", default_hp_metric=False),
+        callbacks=callbacks,
+        plugins=[AtomicCheckpointIO()],
+        num_sanity_val_steps=0,
+        enable_progress_bar=cfg.progress_bar,
+        enable_model_summary=False,
+        default_root_dir=str(run_dir),
+    )
