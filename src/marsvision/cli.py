@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 
@@ -21,7 +21,8 @@ app.add_typer(data_app, name="data")
 
 Recipe = Annotated[str, typer.Option("--recipe", "-r", help="Bundled recipe name or a YAML path.")]
 Overrides = Annotated[
-    list[str] | None, typer.Argument(help="Config overrides key.sub=value, e.g. optim.lr=0.01 data.root=/data.")
+    list[str] | None,
+    typer.Argument(help="Config overrides key.sub=value, e.g. optim.lr=0.01 data.root=/data."),
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else there.")]
 Device = Annotated[str | None, typer.Option(help="auto, cpu or cuda (overrides trainer.device).")]
@@ -133,7 +134,9 @@ def evaluate(
 def sweep(
     recipe: Recipe = "goh-label-fractions",
     overrides: Overrides = None,
-    seeds: Annotated[str | None, typer.Option(help="Comma-separated seeds (default: the recipe's sweep.seeds).")] = None,
+    seeds: Annotated[
+        str | None, typer.Option(help="Comma-separated seeds (default: the recipe's sweep.seeds).")
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Sweep directory (default runs/<recipe>-sweep-<time>).")] = None,
     device: Device = None,
     precision: Precision = None,
@@ -164,9 +167,7 @@ def predict(
     from marsvision.inference.predict import predict_paths
 
     _quiet_for_json(as_json)
-    result = predict_paths(
-        inputs, out=out, checkpoint=checkpoint, onnx=onnx, tta=tta, batch_size=batch_size, tile=tile
-    )
+    result = predict_paths(inputs, out=out, checkpoint=checkpoint, onnx=onnx, tta=tta, batch_size=batch_size, tile=tile)
     _emit(result, as_json)
     if result.get("failed"):
         raise typer.Exit(code=1)
@@ -211,10 +212,12 @@ def demo(
     as_json: JsonFlag = False,
 ) -> None:
     """The whole mission end to end on embedded data: pretrain, fine-tune, semi-supervised, predict, export, report."""
-    from marsvision.training.demo import run_demo
+    from marsvision.demo import run_demo
 
     _quiet_for_json(as_json)
-    _emit(run_demo(out, quick=quick, data=data), as_json)
+    summary = run_demo(out, quick=quick, data=data, show_table=not as_json)
+    if as_json:
+        _emit(summary, as_json)
 
 
 @app.command()
@@ -235,29 +238,38 @@ def recipes(as_json: JsonFlag = False) -> None:
 def model_info(
     name: Annotated[str, typer.Argument(help="Encoder name, e.g. r50_2x_sk1 or resnet18.")],
     classes: Annotated[int, typer.Option(help="Number of segmentation classes.")] = 6,
-    head: Annotated[str, typer.Option(help="Segmentation head: paper, relu or none.")] = "paper",
+    head: Annotated[str, typer.Option(help="Segmentation head: paper or relu.")] = "paper",
     in_channels: Annotated[int, typer.Option(help="Input channels.")] = 3,
     as_json: JsonFlag = False,
 ) -> None:
     """Parameter counts of an encoder (+ head), with and without BatchNorm statistics."""
     from marsvision.models.counting import model_info as count
+    from marsvision.models.heads import HeadVariant
 
-    _emit(count(name, num_classes=classes, head=head, in_channels=in_channels), as_json)
+    _emit(count(name, num_classes=classes, head=cast(HeadVariant, head), in_channels=in_channels), as_json)
 
 
 @data_app.command("synth")
 def data_synth(
     out: Annotated[Path, typer.Argument(help="New folder to write the dataset into.")],
-    kind: Annotated[str, typer.Option(help="ai4mars, msl-v1 or paired-folder.")] = "ai4mars",
+    kind: Annotated[str, typer.Option(help="ai4mars (0.1 layout), ai4mars-0.6, msl-v1 or paired-folder.")] = "ai4mars",
     num_images: Annotated[int, typer.Option(help="Number of images.")] = 200,
     size: Annotated[int, typer.Option(help="Image side in pixels.")] = 256,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same files).")] = 0,
     as_json: JsonFlag = False,
 ) -> None:
     """Write a synthetic Mars-terrain dataset in the official on-disk layout."""
-    from marsvision.data.synth import synthesize
+    from marsvision.data import synth
 
-    _emit(synthesize(out, kind=kind, num_images=num_images, size=size, seed=seed), as_json)
+    makers = {
+        "ai4mars": lambda: synth.synthesize_ai4mars(out, num_images=num_images, size=size, seed=seed),
+        "ai4mars-0.6": lambda: synth.synthesize_ai4mars(out, num_images=num_images, size=size, seed=seed, release="0.6"),
+        "msl-v1": lambda: synth.synthesize_msl_v1(out, num_images=num_images, size=size, seed=seed),
+        "paired-folder": lambda: synth.synthesize_paired_folder(out, num_images=num_images, size=size, seed=seed),
+    }
+    if kind not in makers:
+        raise ValueError(f"unknown --kind {kind!r}; choose one of {', '.join(makers)}")
+    _emit(makers[kind](), as_json)
 
 
 @data_app.command("inspect")

@@ -41,7 +41,8 @@ MSL_V1_NAMES = (
 """MSL surface v1 class names by official id 0-24; id 22 'sun' has no image (DATASETS.md §2)."""
 
 MSL_V1_UNUSED_IDS = (22,)
-"""Official MSL v1 ids with no image in any split ('sun'); left out of the contiguous 24-way ids (DATASETS.md §2)."""
+"""Official MSL v1 ids with no image in any split ('sun'); not among the 24 contiguous ids (DATASETS.md
+§2)."""
 
 MSL_V21_NAMES = (
     "Arm cover",

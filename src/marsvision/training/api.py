@@ -6,24 +6,30 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 import yaml
+from torch import nn
+from lightning.pytorch.utilities import CombinedLoader
 
 from marsvision.training import runs
-from marsvision.training.checkpoint import safe_torch_load
+from marsvision.training.checkpoint import atomic_torch_save, safe_torch_load
 from marsvision.training.config import RunConfig, from_dict
 from marsvision.training.data import (
     build_classification_data,
     build_eval_dataset,
     build_pretraining_data,
     build_segmentation_data,
+    cycling_loader,
     make_loader,
 )
 from marsvision.training.evaluate import evaluate_model
 from marsvision.training.lightning_base import MarsvisionModule
 from marsvision.training.trainer import build_trainer
+
+ENCODER_FILE = "encoder.pt"
+"""The pretrained encoder a pretraining run leaves next to its checkpoints (``latest:<name>`` finds it)."""
 
 
 def send_logs_to_stderr() -> None:
@@ -65,19 +71,25 @@ def build_module_and_loaders(config: RunConfig) -> tuple[MarsvisionModule, Any, 
     data_cfg = config.data
     if config.task == "pretrain":
         dataset = build_pretraining_data(config)
-        loader = make_loader(dataset, data_cfg, batch_size=data_cfg.batch_size, shuffle=True, drop_last=True)
+        loader = make_loader(
+            dataset, data_cfg, batch_size=data_cfg.batch_size, shuffle_seed=config.seed, drop_last=True
+        )
         return SimCLRModule(config), loader, None, {}
     if config.task in ("segmentation", "semiseg"):
         seg = build_segmentation_data(config)
-        train_loader: Any = make_loader(seg.train, data_cfg, batch_size=data_cfg.batch_size, shuffle=True)
+        train_loader: Any = make_loader(seg.train, data_cfg, batch_size=data_cfg.batch_size, shuffle_seed=config.seed)
         val_loader = make_loader(seg.val, data_cfg, batch_size=data_cfg.batch_size) if seg.val else None
         held_out = {"test": seg.test, "class_names": seg.class_names}
         if config.task == "segmentation":
             return SegmentationModule(config, seg.class_names), train_loader, val_loader, held_out
-        unlabeled_loader = make_loader(
-            seg.unlabeled, data_cfg, batch_size=data_cfg.unlabeled_batch_size, shuffle=True, drop_last=True
+        unlabeled_loader = cycling_loader(
+            seg.unlabeled,
+            data_cfg,
+            batch_size=data_cfg.unlabeled_batch_size,
+            steps=len(train_loader),
+            seed=config.seed + 2,
         )
-        loaders = {"labeled": train_loader, "unlabeled": unlabeled_loader}
+        loaders = CombinedLoader({"labeled": train_loader, "unlabeled": unlabeled_loader}, mode="min_size")
         return SemiSegModule(config, seg.class_names), loaders, val_loader, held_out
     if config.task == "classification":
         cls = build_classification_data(config)
@@ -110,8 +122,8 @@ def train(config: RunConfig | None, *, resume: Path | None = None, argv: list[st
         config,
         run_dir,
         has_validation=val_loader is not None,
-        max_epochs=module.total_epochs() if hasattr(module, "total_epochs") else None,
-        stage_of_epoch=getattr(module, "stage_of_epoch", None),
+        max_epochs=module.total_epochs(),
+        stage_of_epoch=module.stage_of_epoch,
     )
     trainer.fit(
         module,
@@ -123,6 +135,8 @@ def train(config: RunConfig | None, *, resume: Path | None = None, argv: list[st
     result: dict[str, Any] = {"run_dir": str(run_dir), "task": config.task}
     best = run_dir / "checkpoints" / "best.ckpt"
     result["checkpoint"] = str(best if best.is_file() else run_dir / runs.LAST_CHECKPOINT)
+    if config.task == "pretrain" and trainer.is_global_zero:
+        result["encoder"] = str(export_encoder(module, run_dir / ENCODER_FILE))
     if config.task != "pretrain" and trainer.is_global_zero:
         state = safe_torch_load(result["checkpoint"])
         module.load_state_dict(state["state_dict"])
@@ -131,6 +145,14 @@ def train(config: RunConfig | None, *, resume: Path | None = None, argv: list[st
     result["wall_time_s"] = round(time.perf_counter() - started, 1)
     runs.write_json_atomic(run_dir / "summary.json", result)
     return result
+
+
+def export_encoder(module: MarsvisionModule, path: Path) -> Path:
+    """Save the pretrained encoder alone (``{"encoder_name", "state_dict"}``) for fine-tuning runs to load."""
+    encoder = cast(nn.Module, module.encoder)
+    payload = {"encoder_name": module.config.model.encoder, "state_dict": encoder.state_dict()}
+    atomic_torch_save(payload, path)
+    return path
 
 
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -64,7 +64,7 @@ class ModelConfig:
 
     encoder: str = "r18_1x_sk0"
     head: str = "paper"
-    """Segmentation head: ``paper`` (authors' atrous block, no ReLU), ``relu`` (DeepLabv3-style) or ``deeplabv3plus``."""
+    """Segmentation head: ``paper`` (authors' atrous block, no ReLU), ``relu`` (DeepLabv3) or ``deeplabv3plus``."""
     weights: str | None = None
     """Path to initial encoder weights (marsvision pretraining checkpoint, MoCo v2, torchvision, SimCLRv2)."""
     weights_kind: str = "auto"
@@ -150,6 +150,16 @@ class ClassificationConfig:
 
 
 @dataclass
+class SweepConfig:
+    """What ``marsvision sweep`` varies: a grid of config keys (full product) and the training seeds."""
+
+    grid: dict[str, list[Any]] = field(default_factory=dict)
+    """Dotted config key → values, e.g. ``{"data.label_fraction": [0.01, 0.1, 1.0]}``."""
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    """Papers 000 and 002 report mean ± std over seeds (002: three)."""
+
+
+@dataclass
 class RunConfig:
     """A whole run: what to do, on which data, with which model, for how long."""
 
@@ -164,6 +174,7 @@ class RunConfig:
     simclr: SimCLRConfig = field(default_factory=SimCLRConfig)
     semiseg: SemiSegConfig = field(default_factory=SemiSegConfig)
     classification: ClassificationConfig = field(default_factory=ClassificationConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
 
 
 class ConfigError(ValueError):
@@ -193,6 +204,13 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             except ConfigError as error:
                 errors.append(str(error))
         raise ConfigError(f"{key}: {value!r} is not a {_describe(tp)}")
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        key_type, value_type = get_args(tp)
+        return {_coerce(k, key_type, key): _coerce(v, value_type, f"{key}.{k}") for k, v in value.items()}
+    if tp is Any:
+        return value
     if origin is list:
         if not isinstance(value, list):
             raise ConfigError(f"{key}: expected a list, got {value!r}")

@@ -65,5 +65,8 @@ def evaluate_model(
         if panels["image"]:
             qualitative = run_dir / "qualitative"
             qualitative.mkdir(exist_ok=True)
-            np.savez_compressed(qualitative / f"{split}.npz", **{k: np.stack(v) for k, v in panels.items()})
+            np.savez_compressed(
+                qualitative / f"{split}.npz", image=np.stack(panels["image"]), label=np.stack(panels["label"]),
+                pred=np.stack(panels["pred"]),
+            )
     return evaluation

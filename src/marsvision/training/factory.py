@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import cast
+
 from torch import nn
 
 from marsvision.models.deeplabv3plus import DualHeadDeepLabV3Plus
 from marsvision.models.encoders import create_encoder
+from marsvision.models.heads import HeadVariant
 from marsvision.models.segmenter import AtrousSegmenter
-from marsvision.models.weights import load_encoder_weights
+from marsvision.models.weights import WeightsKind, load_encoder_weights
 from marsvision.training.config import RunConfig
 
 ATROUS_HEADS = ("paper", "relu")
@@ -21,9 +25,11 @@ def build_segmentation_model(config: RunConfig, num_classes: int, *, with_embedd
     """
     model_cfg = config.model
     model: nn.Module
+    if with_embedding and model_cfg.head != "deeplabv3plus":
+        raise ValueError(f"model.head={model_cfg.head!r} has no embedding decoder; semiseg needs deeplabv3plus")
     if model_cfg.head in ATROUS_HEADS:
         encoder = create_encoder(model_cfg.encoder, in_channels=config.data.channels)
-        model = AtrousSegmenter(encoder, num_classes=num_classes, head_variant=model_cfg.head)
+        model = AtrousSegmenter(encoder, num_classes=num_classes, head_variant=cast(HeadVariant, model_cfg.head))
     elif model_cfg.head == "deeplabv3plus":
         model = DualHeadDeepLabV3Plus(
             encoder_name=model_cfg.encoder,
@@ -35,5 +41,24 @@ def build_segmentation_model(config: RunConfig, num_classes: int, *, with_embedd
     else:
         raise ValueError(f"unknown head {model_cfg.head!r}; choose {', '.join((*ATROUS_HEADS, 'deeplabv3plus'))}")
     if model_cfg.weights:
-        load_encoder_weights(model.encoder, model_cfg.weights, kind=model_cfg.weights_kind)
+        weights = resolve_weights(model_cfg.weights, config.runs_root)
+        load_encoder_weights(cast(nn.Module, model.encoder), weights, kind=cast(WeightsKind, model_cfg.weights_kind))
     return model
+
+
+def resolve_weights(weights: str, runs_root: str) -> Path:
+    """A weights path, or ``latest:<run name>``: the encoder of the newest run of that name under ``runs_root``.
+
+    Sweeps write their runs into the sweep folder, so the parent of ``runs_root`` is searched as well.
+    """
+    if not weights.startswith("latest:"):
+        return Path(weights).expanduser()
+    name = weights.removeprefix("latest:")
+    roots = [Path(runs_root), Path(runs_root).parent, Path("runs")]
+    candidates = sorted(
+        (p for root in roots for p in root.glob(f"{name}-*/encoder.pt")), key=lambda p: p.stat().st_mtime
+    )
+    if not candidates:
+        searched = ", ".join(str(r) for r in dict.fromkeys(roots))
+        raise FileNotFoundError(f"latest:{name}: no {name}-*/encoder.pt under {searched}; run the pretraining first")
+    return candidates[-1]

@@ -31,16 +31,23 @@ class MarsvisionModule(L.LightningModule):
         config: RunConfig = from_dict(RunConfig, hparams["config"])
         return config
 
+    def total_epochs(self) -> int | None:
+        """Epochs the method runs for, when the method (not ``trainer.max_epochs``) decides it."""
+        return None
+
+    def stage_of_epoch(self, epoch: int) -> str:
+        """Name of the training stage an epoch belongs to (logged with every epoch's metrics)."""
+        return "train"
+
     def backbone_modules(self) -> list[nn.Module]:
-        """Modules trained at ``optim.backbone_lr`` (the encoder); the rest of the module uses ``optim.lr``."""
+        """Modules trained at ``optim.backbone_lr`` (the encoder); every other parameter uses ``optim.lr``."""
         return []
 
-    def head_modules(self) -> list[nn.Module]:
-        backbone_ids = {id(m) for m in self.backbone_modules()}
-        return [m for name, m in self.named_children() if id(m) not in backbone_ids and name != "loss_fn"]
-
     def configure_optimizers(self) -> Any:
-        optimizer = build_optimizer(self.config.optim, self.backbone_modules(), self.head_modules())
+        backbone = [p for module in self.backbone_modules() for p in module.parameters()]
+        backbone_ids = {id(p) for p in backbone}
+        heads = [p for p in self.parameters() if id(p) not in backbone_ids]
+        optimizer = build_optimizer(self.config.optim, backbone, heads)
         total_steps = int(self.trainer.estimated_stepping_batches)
         steps_per_epoch = max(total_steps // max(self.trainer.max_epochs or 1, 1), 1)
         schedule = torch.optim.lr_scheduler.LambdaLR(

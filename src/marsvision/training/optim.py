@@ -11,24 +11,23 @@ from torch import nn
 from marsvision.training.config import OptimConfig
 
 
-def _decay_split(modules: Iterable[nn.Module]) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+def _decay_split(params: Iterable[nn.Parameter]) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
     """Weights of conv/linear layers decay; biases and normalisation parameters do not (SimCLR, LARS)."""
-    decay, no_decay = [], []
-    for module in modules:
-        for param in module.parameters():
-            if not param.requires_grad:
-                continue
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
+    for param in params:
+        if param.requires_grad:
             (no_decay if param.ndim <= 1 else decay).append(param)
     return decay, no_decay
 
 
 def build_optimizer(
-    config: OptimConfig, backbone: list[nn.Module], heads: list[nn.Module]
+    config: OptimConfig, backbone: list[nn.Parameter], heads: list[nn.Parameter]
 ) -> torch.optim.Optimizer:
-    """Optimiser over ``backbone`` (at ``backbone_lr`` when set) and ``heads`` (at ``lr``)."""
+    """Optimiser over ``backbone`` parameters (at ``backbone_lr`` when set) and ``heads`` (at ``lr``)."""
     groups = []
-    for modules, lr in ((backbone, config.backbone_lr or config.lr), (heads, config.lr)):
-        decay, no_decay = _decay_split(modules)
+    for params, lr in ((backbone, config.backbone_lr or config.lr), (heads, config.lr)):
+        decay, no_decay = _decay_split(params)
         if decay:
             groups.append({"params": decay, "lr": lr, "weight_decay": config.weight_decay})
         if no_decay:

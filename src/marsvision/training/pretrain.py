@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -24,7 +24,7 @@ class SimCLRModule(MarsvisionModule):
         super().__init__(config)
         self.encoder = create_encoder(config.model.encoder, in_channels=config.data.channels)
         self.projection_head = ProjectionHead(
-            in_dim=self.encoder.feature_channels,
+            in_dim=cast(int, self.encoder.feature_channels),
             out_dim=config.model.projection_dim,
             num_layers=config.model.projection_layers,
         )
@@ -34,8 +34,8 @@ class SimCLRModule(MarsvisionModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         view1, view2 = batch["views"][:2]  # each (N, C, H, W)
-        z1 = self.projection_head(self.encoder(view1))["projection"]  # (N, D)
-        z2 = self.projection_head(self.encoder(view2))["projection"]
+        z1 = self.projection_head(self.encoder(view1))  # (N, D)
+        z2 = self.projection_head(self.encoder(view2))
         loss = nt_xent_loss(
             z1,
             z2,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -19,14 +19,17 @@ from marsvision.training.lightning_base import MarsvisionModule
 class SegmentationModule(MarsvisionModule):
     """Pixel-wise cross-entropy ignoring unlabeled pixels (no class weighting, SPEC Method A 'Loss')."""
 
+    with_embedding = False
+    """Whether the network also returns the H_s embedding (the semi-supervised subclass needs it)."""
+
     def __init__(self, config: RunConfig, class_names: list[str]) -> None:
         super().__init__(config, class_names)
         self.num_classes = len(class_names)
-        self.model = build_segmentation_model(config, self.num_classes)
+        self.model = build_segmentation_model(config, self.num_classes, with_embedding=self.with_embedding)
         self.val_confusion = ConfusionMatrix(self.num_classes)
 
     def backbone_modules(self) -> list[nn.Module]:
-        return [self.model.encoder]
+        return [cast(nn.Module, self.model.encoder)]
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         logits: torch.Tensor = self.model(images)["logits"]  # (N, K, H, W)

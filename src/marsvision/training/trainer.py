@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from marsvision.training.callbacks import EpochReseed, JsonlMetrics
+from marsvision.training.callbacks import JsonlMetrics
 from marsvision.training.checkpoint import AtomicCheckpointIO
 from marsvision.training.config import RunConfig
+from marsvision.training.reproducibility import StepReseed
 
 ACCELERATORS = {"auto": "auto", "cpu": "cpu", "cuda": "gpu", "gpu": "gpu", "mps": "mps"}
 
@@ -22,7 +24,7 @@ def build_trainer(
     has_validation: bool,
     extra_callbacks: list[L.Callback] | None = None,
     max_epochs: int | None = None,
-    stage_of_epoch: object = None,
+    stage_of_epoch: Callable[[int], str] | None = None,
 ) -> L.Trainer:
     """Lightning trainer with atomic checkpoints, per-epoch reseeding, JSON-lines and TensorBoard logs.
 
@@ -34,23 +36,26 @@ def build_trainer(
         raise ValueError(f"unknown device {cfg.device!r}; choose one of {sorted(ACCELERATORS)}")
     checkpoint_dir = run_dir / "checkpoints"
     monitor = cfg.monitor if has_validation else None
+    mode = "max" if monitor and monitor.endswith(("acc", "miou")) else "min"
     callbacks: list[L.Callback] = [
-        ModelCheckpoint(
-            dirpath=checkpoint_dir,
-            filename="best",
-            monitor=monitor,
-            mode="max" if monitor and monitor.endswith(("acc", "miou")) else "min",
-            save_last=True,
-            save_top_k=1,
-            enable_version_counter=False,
-        ),
-        EpochReseed(config.seed),
-        JsonlMetrics(run_dir, stage_of_epoch),  # type: ignore[arg-type]
+        # last.ckpt after every epoch (what --resume continues from), best.ckpt whenever the monitor improves.
+        ModelCheckpoint(dirpath=checkpoint_dir, filename="last", save_top_k=1, enable_version_counter=False),
+        JsonlMetrics(run_dir, stage_of_epoch),
+        StepReseed(config.seed),
     ]
     if cfg.progress_bar:
         callbacks.append(TQDMProgressBar(refresh_rate=max(1, cfg.log_every_n_steps)))
-    if has_validation and cfg.early_stopping_patience is not None and monitor:
-        mode = "max" if monitor.endswith(("acc", "miou")) else "min"
+    if monitor:
+        callbacks.append(
+            ModelCheckpoint(
+                dirpath=checkpoint_dir,
+                filename="best",
+                monitor=monitor,
+                mode=mode,
+                enable_version_counter=False,
+            )
+        )
+    if monitor and cfg.early_stopping_patience is not None:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=cfg.early_stopping_patience))
     callbacks.extend(extra_callbacks or [])
     distributed = cfg.devices > 1 or cfg.num_nodes > 1

@@ -1,0 +1,259 @@
+"""Base classes of the labeled readers: segmentation (label maps) and classification (one id per image)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from marsvision.data.cache import ArrayCache
+from marsvision.data.classmodes import ClassMode
+from marsvision.data.errors import DatasetError
+from marsvision.data.imageio import check_values, image_size, read_image, read_label
+from marsvision.data.preprocess import Preprocessing, label_tensor
+from marsvision.data.transforms import JointTransform, apply_joint
+
+Item = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SegmentationSample:
+    """Files of one labeled image: the image, its label map and the optional rover and range masks."""
+
+    id: str
+    image: Path
+    label: Path
+    rover_mask: Path | None = None
+    range_mask: Path | None = None
+
+
+@dataclass(frozen=True)
+class ClassificationSample:
+    """One labeled image of a classification set: the file and its contiguous class id."""
+
+    id: str
+    image: Path
+    target: int
+
+
+def require_root(root: str | Path) -> Path:
+    """Return ``root`` as a ``Path``; raise a ``DatasetError`` if it is not an existing folder."""
+    path = Path(root).expanduser()
+    if not path.exists():
+        raise DatasetError(path, "dataset root does not exist")
+    if not path.is_dir():
+        raise DatasetError(path, "dataset root is not a folder")
+    return path
+
+
+def describe_folder(root: Path, limit: int = 12) -> str:
+    """Return a short listing of a folder's entries for error messages."""
+    try:
+        entries = sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir())
+    except OSError:
+        return "(unreadable)"
+    if not entries:
+        return "an empty folder"
+    more = f", … ({len(entries) - limit} more)" if len(entries) > limit else ""
+    return ", ".join(entries[:limit]) + more
+
+
+class ImageLoader:
+    """Decode, resize and (optionally) cache the image arrays of one reader."""
+
+    def __init__(self, root: Path, preprocessing: Preprocessing, cache_dir: str | Path | None) -> None:
+        self.preprocessing = preprocessing
+        self.cache = None if cache_dir is None else ArrayCache(cache_dir, dataset_root=root)
+
+    def image(self, path: Path) -> np.ndarray:
+        prep = self.preprocessing
+
+        def compute() -> np.ndarray:
+            return prep.resize_image(read_image(path, prep.channels))
+
+        return compute() if self.cache is None else self.cache.get([path], f"image-{prep.key}", compute)
+
+
+class SegmentationDataset(Dataset[Item]):
+    """A labeled segmentation set.
+
+    Items: ``{"image": (C, H, W) float32, "label": (H, W) int64, "id": str}``.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        samples: Sequence[SegmentationSample],
+        class_mode: ClassMode,
+        preprocessing: Preprocessing,
+        transform: JointTransform | None = None,
+        cache_dir: str | Path | None = None,
+        acquisition_times: list[float] | None = None,
+    ) -> None:
+        self.root = root
+        self.samples = list(samples)
+        self.class_mode = class_mode
+        self.preprocessing = preprocessing
+        self.transform = transform
+        self.acquisition_times = acquisition_times
+        self._loader = ImageLoader(root, preprocessing, cache_dir)
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.class_mode.class_names
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_mode.class_names)
+
+    @property
+    def ids(self) -> list[str]:
+        return [sample.id for sample in self.samples]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def read_label(self, index: int) -> np.ndarray:
+        """Return the mapped label map of item ``index`` at native size, checking values and sizes."""
+        sample = self.samples[index]
+        raw = read_label(sample.label)
+        check_values(sample.label, raw, self.class_mode.raw_values)
+        width, height = image_size(sample.image)
+        if raw.shape != (height, width):
+            raise DatasetError(
+                sample.label,
+                f"label size {raw.shape[1]}×{raw.shape[0]} differs from image size {width}×{height} "
+                f"({sample.image.name})",
+            )
+        rover = self._read_mask(sample.rover_mask, raw.shape)
+        far = self._read_mask(sample.range_mask, raw.shape)
+        return self.class_mode.map(raw, rover, far)
+
+    @staticmethod
+    def _read_mask(path: Path | None, shape: tuple[int, ...]) -> np.ndarray | None:
+        if path is None:
+            return None
+        mask = read_label(path)
+        check_values(path, mask, (0, 1))
+        if mask.shape != shape:
+            raise DatasetError(path, f"mask size {mask.shape[1]}×{mask.shape[0]} differs from label size")
+        return mask.astype(bool)
+
+    def _label_array(self, index: int) -> np.ndarray:
+        sample = self.samples[index]
+        prep = self.preprocessing
+
+        def compute() -> np.ndarray:
+            return prep.resize_label(self.read_label(index))
+
+        cache = self._loader.cache
+        if cache is None:
+            return compute()
+        sources = [sample.label, sample.rover_mask, sample.range_mask]
+        return cache.get(sources, f"label-{self.class_mode.name}-{prep.size}", compute)
+
+    def __getitem__(self, index: int) -> Item:
+        sample = self.samples[index]
+        image_array = self._loader.image(sample.image)
+        label_array = self._label_array(index)
+        if image_array.shape[:2] != label_array.shape:
+            raise DatasetError(sample.label, f"label shape {label_array.shape} ≠ image {image_array.shape[:2]}")
+        image = self.preprocessing.image_tensor(image_array)
+        label = label_tensor(label_array)
+        if self.transform is not None:
+            image, label = apply_joint(self.transform, image, label)
+        return {"image": image, "label": label, "id": sample.id}
+
+    def validate(self) -> list[str]:
+        """Decode every image and label, returning one message per problem found (empty list: all good)."""
+        problems: list[str] = []
+        for index, sample in enumerate(self.samples):
+            try:
+                read_image(sample.image, self.preprocessing.channels)
+                self.read_label(index)
+            except DatasetError as error:
+                problems.append(str(error))
+        return problems
+
+    def class_pixel_counts(self, index: int) -> np.ndarray:
+        """Return the number of pixels of each class (plus the ignored count last) in item ``index``."""
+        label = self.read_label(index)
+        counts = np.bincount(label.ravel(), minlength=256)
+        return np.concatenate([counts[: self.num_classes], counts[255:256]])
+
+
+class ClassificationDataset(Dataset[Item]):
+    """A labeled classification set.
+
+    Items: ``{"image": (C, H, W) float32, "label": int64 scalar, "id": str}``.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        samples: Sequence[ClassificationSample],
+        class_names: tuple[str, ...],
+        class_ids: tuple[int, ...],
+        preprocessing: Preprocessing,
+        transform: JointTransform | None = None,
+        cache_dir: str | Path | None = None,
+        acquisition_times: list[float] | None = None,
+    ) -> None:
+        self.root = root
+        self.samples = list(samples)
+        self.class_names = class_names
+        self.class_ids = class_ids
+        """Official class id of each contiguous id (``class_ids[target]``)."""
+        self.preprocessing = preprocessing
+        self.transform = transform
+        self.acquisition_times = acquisition_times
+        self._loader = ImageLoader(root, preprocessing, cache_dir)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def ids(self) -> list[str]:
+        return [sample.id for sample in self.samples]
+
+    @property
+    def targets(self) -> list[int]:
+        return [sample.target for sample in self.samples]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> Item:
+        sample = self.samples[index]
+        image = self.preprocessing.image_tensor(self._loader.image(sample.image))
+        label = torch.tensor(sample.target, dtype=torch.int64)
+        if self.transform is not None:
+            image, label = apply_joint(self.transform, image, label)
+        return {"image": image, "label": label, "id": sample.id}
+
+    def validate(self) -> list[str]:
+        """Decode every image, returning one message per problem found (empty list: all good)."""
+        problems: list[str] = []
+        for sample in self.samples:
+            try:
+                read_image(sample.image, self.preprocessing.channels)
+            except DatasetError as error:
+                problems.append(str(error))
+        return problems
+
+    def images_per_class(self) -> dict[str, int]:
+        """Return the number of images of each class, by class name (zero for absent classes)."""
+        counts = np.bincount(np.asarray(self.targets, dtype=np.int64), minlength=self.num_classes)
+        return {name: int(count) for name, count in zip(self.class_names, counts, strict=True)}
+
+
+def check_nonempty(dataset_len: int, root: Path, split: str, detail: str = "") -> None:
+    """Raise a ``DatasetError`` if a split holds no items."""
+    if dataset_len == 0:
+        raise DatasetError(root, f"split {split!r} is empty{': ' + detail if detail else ''}")

@@ -1,0 +1,194 @@
+"""``marsvision demo``: the whole mission end to end on data it generates itself (or the shared real samples).
+
+Synthetic AI4Mars-like and MSL-like sets → SimCLR pretraining of a small encoder → fine-tuning at two label
+fractions with and without pretraining → the three-stage semi-supervised segmentation → the semi-supervised
+classifier → prediction on a few images → ONNX export with parity check → HTML reports. Sizes are chosen so
+that the full demo finishes in under 10 minutes on 2 CPU cores and ``--quick`` (what CI runs) in about two.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from marsvision.data.synth import synthesize_ai4mars, synthesize_msl_v1
+from marsvision.evaluation.report import write_report
+from marsvision.inference.export import export_onnx
+from marsvision.inference.predict import predict_paths
+from marsvision.training.api import train
+from marsvision.training.config import load_config
+from marsvision.training.data import SHARED_DATA_ENV, resolve_root
+from marsvision.training.sweep import run_sweep
+
+SHARED_FOLDER = "{shared}/ai4mars-msl-256-train"
+
+
+@dataclass(frozen=True)
+class DemoSize:
+    """How big each step of the demo is."""
+
+    segmentation_images: int
+    classification_images: int
+    image_size: int
+    pretrain_epochs: int
+    finetune_epochs: int
+    stage_epochs: tuple[int, int, int]
+    classification_epochs: int
+
+
+FULL = DemoSize(160, 240, 64, 12, 8, (3, 3, 3), 4)
+QUICK = DemoSize(40, 96, 32, 2, 1, (1, 1, 1), 1)
+
+
+def _common(out: Path, size: DemoSize) -> list[str]:
+    return [
+        f"runs_root={out / 'runs'}",
+        f"data.image_size={size.image_size}",
+        "trainer.device=cpu",
+        "trainer.early_stopping_patience=null",
+    ]
+
+
+def _log(message: str) -> None:
+    print(f"[demo] {message}", file=sys.stderr, flush=True)
+
+
+def run_demo(out: Path, *, quick: bool = False, data: str = "auto", show_table: bool = True) -> dict[str, Any]:
+    """Run every step into ``out`` (replaced if it exists); return the summary, and print it as a table."""
+    started = time.perf_counter()
+    size = QUICK if quick else FULL
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    common = _common(out, size)
+    use_shared = data == "shared" or (data == "auto" and not quick and Path(resolve_root(SHARED_FOLDER)).is_dir())
+    if use_shared:
+        _log(f"segmentation data: real AI4Mars samples in {resolve_root(SHARED_FOLDER)} (${SHARED_DATA_ENV})")
+        seg_data = [
+            "data.dataset=paired-folder",
+            f"data.root={SHARED_FOLDER}",
+            "data.class_mode=terrain4",
+            "data.test_holdout=200",
+            "data.label_count=null",
+        ]
+        seg_source = "real AI4Mars 256-px samples (shared data)"
+    else:
+        _log("segmentation data: synthetic AI4Mars-like set (official 0.1 layout)")
+        ai4mars = out / "data" / "ai4mars"
+        synthesize_ai4mars(ai4mars, num_images=size.segmentation_images, size=2 * size.image_size, seed=0)
+        seg_data = ["data.dataset=ai4mars", f"data.root={ai4mars}", "data.class_mode=paper6"]
+        seg_source = "synthetic AI4Mars-like (generated)"
+    msl = out / "data" / "msl-v1"
+    synthesize_msl_v1(msl, num_images=size.classification_images, size=2 * size.image_size, seed=0)
+
+    _log("1/6 SimCLR pretraining of a small SK-ResNet encoder")
+    pretrain = train(
+        load_config("demo-simclr", [*common, *seg_data, f"trainer.max_epochs={size.pretrain_epochs}"]),
+        argv=["marsvision", "demo"],
+    )
+    _log("2/6 fine-tuning at two label fractions, pretrained vs random init")
+    sweep = run_sweep(
+        "demo-label-fractions",
+        [*common, *seg_data, f"trainer.max_epochs={size.finetune_epochs}"],
+        out=out / "runs" / "demo-label-fractions",
+        argv=["marsvision", "demo"],
+    )
+    _log("3/6 semi-supervised segmentation: memory-bank contrast, pseudo labels, three stages")
+    stages = ",".join(str(e) for e in size.stage_epochs)
+    semiseg = train(
+        load_config(
+            "demo-semiseg",
+            [*common, *seg_data, "data.class_mode=terrain4", f"semiseg.stage_epochs=[{stages}]"],
+        ),
+        argv=["marsvision", "demo"],
+    )
+    _log("4/6 semi-supervised classification on MSL-like images")
+    classification = train(
+        load_config(
+            "demo-classification",
+            [*common, f"data.root={msl}", f"trainer.max_epochs={size.classification_epochs}"],
+        ),
+        argv=["marsvision", "demo"],
+    )
+    _log("5/6 prediction and ONNX export of the best pretrained fine-tuned model")
+    best = max(
+        (row for row in _rows(sweep) if row["weights"] is not None),
+        key=lambda row: row["metrics"].get("acc") or 0.0,
+    )
+    images = _sample_images(out, seg_data, use_shared)
+    predictions = predict_paths([str(p) for p in images], out=out / "predictions", checkpoint=Path(best["checkpoint"]))
+    onnx = export_onnx(Path(best["checkpoint"]), out / "model.onnx")
+    _log("6/6 reports")
+    reports = {
+        "sweep": str(write_report(Path(sweep["sweep_dir"]))[0]),
+        "semiseg": str(write_report(Path(semiseg["run_dir"]))[0]),
+        "classification": str(write_report(Path(classification["run_dir"]))[0]),
+    }
+    table = [
+        {
+            "step": f"fine-tune {row['label_fraction']:.0%} {'pretrained' if row['weights'] else 'random init'}",
+            "metric": "pixel acc",
+            "value": row["metrics"].get("acc"),
+        }
+        for row in _rows(sweep)
+    ]
+    table.append({"step": "semi-supervised segmentation", "metric": "mIoU", "value": semiseg["metrics"].get("miou")})
+    table.append(
+        {
+            "step": "semi-supervised classifier",
+            "metric": "top-1",
+            "value": classification["metrics"].get("top1"),
+        }
+    )
+    summary = {
+        "segmentation_data": seg_source,
+        "pretrain_run": pretrain["run_dir"],
+        "table": table,
+        "predictions": str(out / "predictions"),
+        "predicted_images": predictions.get("written"),
+        "onnx": str(out / "model.onnx"),
+        "onnx_max_abs_diff": onnx["max_abs_diff"],
+        "reports": reports,
+        "wall_time_s": round(time.perf_counter() - started, 1),
+    }
+    if show_table:
+        _print_table(summary)
+    return summary
+
+
+def _rows(sweep: dict[str, Any]) -> list[dict[str, Any]]:
+    import json
+
+    rows: list[dict[str, Any]] = json.loads((Path(sweep["sweep_dir"]) / "results.json").read_text())
+    for row in rows:
+        row["label_fraction"] = row["data.label_fraction"]
+        row["weights"] = row["model.weights"]
+    return rows
+
+
+def _sample_images(out: Path, seg_data: list[str], use_shared: bool) -> list[Path]:
+    folder = (
+        Path(resolve_root(SHARED_FOLDER)) / "images"
+        if use_shared
+        else out / "data" / "ai4mars" / "msl" / "images" / "edr"
+    )
+    return sorted(folder.iterdir())[:4]
+
+
+def _print_table(summary: dict[str, Any]) -> None:
+    lines = ["", "marsvision demo — results (test split of the demo data)", "-" * 60]
+    for row in summary["table"]:
+        value = "n/a" if row["value"] is None else f"{100 * row['value']:.1f} %"
+        lines.append(f"{row['step']:<42} {row['metric']:<10} {value:>7}")
+    lines += [
+        "-" * 60,
+        f"data: {summary['segmentation_data']}",
+        f"predictions: {summary['predictions']}   ONNX: {summary['onnx']} (max |Δ| {summary['onnx_max_abs_diff']:.2e})",
+        f"report: {summary['reports']['sweep']}",
+        f"wall time: {summary['wall_time_s']} s",
+    ]
+    print("\n".join(lines), flush=True)

@@ -1,0 +1,387 @@
+"""HTML and Markdown reports of a run directory or a sweep directory, built from their log files only.
+
+``write_report(path)`` detects the kind of folder (a sweep has ``results.json``, ``results.csv`` or
+``summary.json``), writes the figures to ``<path>/figures/*.png`` and the reports to ``<path>/report.html``
+(self-contained: figures inlined, no external links, no scripts) and ``<path>/report.md`` (figures
+referenced from ``figures/``).
+Optional inputs that are missing or unreadable leave their section with a note instead of a figure; a missing
+required file raises :class:`~marsvision.evaluation.runlogs.RunLogError` naming it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from marsvision.evaluation import plots
+from marsvision.evaluation._atomic import atomic_write_text
+from marsvision.evaluation.aggregate import fraction_series, group_stats, swept_keys
+from marsvision.evaluation.document import (
+    Block,
+    Figure,
+    Note,
+    Pre,
+    Section,
+    Table,
+    render_html,
+    render_markdown,
+)
+from marsvision.evaluation.runlogs import (
+    EvalResult,
+    RunLogError,
+    RunLogs,
+    SweepLogs,
+    is_sweep_dir,
+    load_features,
+    load_panel,
+    load_run,
+    load_sweep,
+)
+
+SCALAR_METRICS = ("acc", "macc", "facc", "miou", "top1")
+"""Headline metrics, in the order reports show them (fractions, shown in percent)."""
+
+BIG_ROCK_RECALL = "recall/big rock"
+METRIC_LABELS = {
+    "acc": "ACC (pixel accuracy)",
+    "macc": "MACC (mean class recall)",
+    "facc": "FACC (frequency-weighted IoU)",
+    "miou": "mIoU",
+    "top1": "top-1 accuracy",
+    BIG_ROCK_RECALL: "big-rock recall",
+}
+MAX_PANELS = 8
+TSNE_POINTS = 2000
+
+
+def _pct(value: float | None) -> str:
+    return (
+        "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100.0 * value:.2f}"
+    )
+
+
+def _pm(mean: float, std: float, n: int) -> str:
+    return "n/a" if n == 0 else f"{100 * mean:.2f} ± {100 * std:.2f}"
+
+
+def _try_figure(caption: str, draw: Callable[[], Path]) -> Block:
+    """Draw a figure; an unreadable optional input becomes a note instead of a crash."""
+    try:
+        return Figure(draw(), caption)
+    except (RunLogError, ValueError, OSError) as exc:
+        return Note(f"{caption}: omitted ({exc}).")
+
+
+# ------------------------------------------------------------------------------------------------ runs
+
+
+def _meta_section(run: RunLogs) -> Section:
+    rows = [[str(k), v if isinstance(v, str) else json.dumps(v)] for k, v in run.meta.items()]
+    return Section("Run", [Table(["key", "value"], rows)])
+
+
+def _metrics_section(ev: EvalResult) -> Section:
+    m = ev.computed_metrics()
+    scalar = [[METRIC_LABELS[k], _pct(m[k])] for k in SCALAR_METRICS if k in m]
+    scalar.append(["labeled samples" if ev.task == "classification" else "labeled pixels", f"{m['total']:,}"])
+    blocks: list[Block] = [
+        Note(
+            f"Computed from the confusion matrix in eval.json ({ev.task}, split '{ev.split}'); values in %."
+        ),
+        Table(["metric", "value"], scalar),
+    ]
+    if ev.task == "segmentation":
+        headers = ["class", "support", "recall", "precision", "IoU"]
+        rows = [
+            [n, f"{m['support'][n]:,}", _pct(m["recall"][n]), _pct(m["precision"][n]), _pct(m["iou"][n])]
+            for n in ev.class_names
+        ]
+    else:
+        headers = ["class", "support", "accuracy", "precision"]
+        rows = [
+            [n, f"{m['support'][n]:,}", _pct(m["per_class_accuracy"][n]), _pct(m["precision"][n])]
+            for n in ev.class_names
+        ]
+    blocks.append(Table(headers, rows))
+    return Section("Final metrics", blocks)
+
+
+def _numeric_keys(records: Sequence[dict[str, Any]]) -> list[str]:
+    keys: list[str] = []
+    for rec in records:
+        for k, v in rec.items():
+            if (
+                k not in keys
+                and k not in ("epoch", "step")
+                and isinstance(v, (int, float))
+                and not isinstance(v, bool)
+            ):
+                keys.append(k)
+    return keys
+
+
+def _curves_section(run: RunLogs, figdir: Path) -> Section:
+    section = Section("Learning curves")
+    if not run.records:
+        section.blocks.append(Note("metrics.jsonl holds no records."))
+        return section
+    keys = _numeric_keys(run.records)
+    quality = [k for k in SCALAR_METRICS if k in keys]
+    losses = [k for k in keys if "loss" in k]
+    if quality:
+        section.blocks.append(
+            Figure(
+                plots.plot_learning_curves(run.records, figdir / "learning_curves.png", metrics=quality),
+                "Metrics per epoch by split; dashed lines mark stage boundaries (B-seg Fig. 11).",
+            )
+        )
+    if losses:
+        section.blocks.append(
+            Figure(
+                plots.plot_learning_curves(
+                    run.records, figdir / "losses.png", metrics=losses, title="losses"
+                ),
+                "Losses per epoch by split.",
+            )
+        )
+    if not quality and not losses:
+        section.blocks.append(
+            Note(f"No metric or loss to plot in metrics.jsonl (keys: {', '.join(keys) or 'none'}).")
+        )
+    return section
+
+
+def _eval_figures(ev: EvalResult, figdir: Path) -> list[Section]:
+    names = ev.class_names
+    m = ev.computed_metrics()
+    cm_fig = plots.plot_confusion_matrix(
+        ev.confusion_matrix, names, figdir / "confusion_matrix.png", title=f"confusion matrix ({ev.split})"
+    )
+    dist_fig = plots.plot_class_distribution(
+        ev.confusion_matrix.sum(axis=1), names, figdir / "class_distribution.png"
+    )
+    if ev.task == "segmentation":
+        per_class = plots.plot_per_class(
+            {"recall": m["recall"], "IoU": m["iou"]},
+            figdir / "per_class.png",
+            ylabel="%",
+            title="per-class recall and IoU",
+        )
+        per_caption = "Per-class recall and IoU (n/a: class absent)."
+    else:
+        per_class = plots.plot_per_class(
+            {"accuracy": m["per_class_accuracy"]}, figdir / "per_class.png", title="per-class accuracy"
+        )
+        per_caption = "Per-class accuracy (B-cls Fig. 8)."
+    unit = "images" if ev.task == "classification" else "labeled pixels"
+    return [
+        Section(
+            "Confusion matrix",
+            [Figure(cm_fig, "Rows normalised per true class: each row sums to 100 % (Figs 4-5).")],
+        ),
+        Section(
+            "Per-class results",
+            [
+                Figure(per_class, per_caption),
+                Figure(dist_fig, f"Share of {unit} per class in '{ev.split}' (Fig. 6)."),
+            ],
+        ),
+    ]
+
+
+def _class_names(run: RunLogs, labels: Sequence[np.ndarray]) -> list[str]:
+    if run.evaluation is not None:
+        return run.evaluation.class_names
+    top = max((int(a[a != 255].max()) for a in labels if (a != 255).any()), default=0)
+    return [f"class {i}" for i in range(top + 1)]
+
+
+def _qualitative_section(run: RunLogs, figdir: Path) -> Section:
+    section = Section("Qualitative results")
+    if not run.qualitative:
+        section.blocks.append(Note("No qualitative/*.npz panels in this run; section omitted."))
+        return section
+
+    def draw() -> Path:
+        panels = [load_panel(p) for p in run.qualitative[:MAX_PANELS]]
+        labels = [p.label for p in panels] + [a for p in panels for a in p.preds.values()]
+        return plots.plot_qualitative(panels, _class_names(run, labels), figdir / "qualitative.png")
+
+    shown = min(len(run.qualitative), MAX_PANELS)
+    section.blocks.append(
+        _try_figure(
+            f"Image | ground truth | prediction(s), {shown} of {len(run.qualitative)} panels (Figs 8-9, 13)",
+            draw,
+        )
+    )
+    return section
+
+
+def _tsne_section(run: RunLogs, figdir: Path) -> Section:
+    section = Section("Feature t-SNE")
+    features = run.features
+    if features is None:
+        section.blocks.append(Note("No features.npz in this run; section omitted."))
+        return section
+
+    def draw() -> Path:
+        sets = load_features(features, run.name)
+        names = _class_names(run, [np.asarray(lab) for _, lab in sets.values()])
+        return plots.plot_tsne(sets, names, figdir / "tsne.png", max_points=TSNE_POINTS)
+
+    section.blocks.append(
+        _try_figure(
+            f"t-SNE of at most {TSNE_POINTS} sampled per-pixel features, coloured by class (Fig. 12)", draw
+        )
+    )
+    return section
+
+
+def run_sections(run: RunLogs, figdir: Path) -> list[Section]:
+    """All sections of a run report; figures are written to ``figdir``."""
+    sections = [_meta_section(run), Section("Configuration", [Pre(run.config_text)])]
+    if run.evaluation is None:
+        sections.append(
+            Section(
+                "Final metrics",
+                [Note("No eval.json in this run; metrics, confusion matrix and per-class charts omitted.")],
+            )
+        )
+    else:
+        sections.append(_metrics_section(run.evaluation))
+    sections.append(_curves_section(run, figdir))
+    if run.evaluation is not None:
+        sections += _eval_figures(run.evaluation, figdir)
+    sections += [_qualitative_section(run, figdir), _tsne_section(run, figdir)]
+    return sections
+
+
+# ---------------------------------------------------------------------------------------------- sweeps
+
+
+def _present(sweep: SweepLogs, metric: str) -> bool:
+    return any(metric in m for m in sweep.metrics)
+
+
+def _summary_table(sweep: SweepLogs, keys: list[str], metrics: list[str]) -> Table:
+    stats = {m: group_stats(sweep, m, keys) for m in metrics}
+    settings = list(next(iter(stats.values())).keys()) if stats else []
+    rows = []
+    for setting in settings:
+        n = max(stats[m][setting].n for m in metrics)
+        rows.append(
+            [
+                *setting,
+                str(n),
+                *(_pm(stats[m][setting].mean, stats[m][setting].std, stats[m][setting].n) for m in metrics),
+            ]
+        )
+    return Table([*(keys or ["setting"]), "runs", *(f"{METRIC_LABELS.get(m, m)} (%)" for m in metrics)], rows)
+
+
+def sweep_sections(sweep: SweepLogs, figdir: Path) -> list[Section]:
+    """All sections of a sweep report; figures are written to ``figdir``."""
+    keys = swept_keys(sweep.params)
+    metrics = [m for m in (*SCALAR_METRICS, BIG_ROCK_RECALL) if _present(sweep, m)]
+    sections = [
+        Section(
+            "Summary", [Note(f"{len(sweep.params)} runs; mean ± std over seeds (sample std), values in %.")]
+        )
+    ]
+    if metrics:
+        sections[0].blocks.append(_summary_table(sweep, keys, metrics))
+    else:
+        sections[0].blocks.append(Note("No known metric (acc, macc, facc, miou, top1) in the results."))
+
+    efficiency = Section("Label efficiency")
+    for metric in [m for m in ("acc", "top1", "miou") if m in metrics]:
+        series = fraction_series(sweep, metric)
+        if series:
+            path = plots.plot_label_efficiency(
+                series, figdir / f"label_efficiency_{metric}.png", metric=METRIC_LABELS[metric]
+            )
+            efficiency.blocks.append(
+                Figure(
+                    path, f"Test {METRIC_LABELS[metric]} vs labeled fraction, mean ± std over seeds (Fig. 3)."
+                )
+            )
+    if not efficiency.blocks:
+        efficiency.blocks.append(
+            Note("Not a label-fraction sweep (no swept key ending in 'fraction'); figure omitted.")
+        )
+    sections.append(efficiency)
+
+    rock = Section("Big-rock recall")
+    rock_series = fraction_series(sweep, BIG_ROCK_RECALL)
+    if rock_series:
+        path = plots.plot_class_metric_vs_fraction(
+            rock_series, figdir / "big_rock_recall.png", class_name="big rock"
+        )
+        rock.blocks.append(
+            Figure(path, "Big-rock recall vs labeled fraction, mean ± std over seeds (Fig. 7).")
+        )
+    else:
+        rock.blocks.append(
+            Note(
+                "No 'big rock' recall per labeled fraction in the results or child eval.json files; "
+                "figure omitted."
+            )
+        )
+    sections.append(rock)
+
+    run_keys = [*keys, "seed"] if any("seed" in p for p in sweep.params) else keys
+    table_metrics = [m for m in SCALAR_METRICS if m in metrics]
+    rows = [
+        [
+            str(d.name) if d is not None else "-",
+            *(str(p.get(k, "")) for k in run_keys),
+            *(_pct(m.get(k)) for k in table_metrics),
+        ]
+        for p, m, d in zip(sweep.params, sweep.metrics, sweep.run_dirs, strict=True)
+    ]
+    sections.append(Section("Runs", [Table(["run", *run_keys, *(f"{k} (%)" for k in table_metrics)], rows)]))
+    if sweep.summary is None:
+        sections.append(Section("summary.json", [Note("No summary.json in this sweep.")]))
+    else:
+        sections.append(Section("summary.json", [Pre(json.dumps(sweep.summary, indent=2))]))
+    return sections
+
+
+# ----------------------------------------------------------------------------------------------- entry
+
+
+def write_report(path: str | Path) -> tuple[Path, Path]:
+    """Write ``report.html`` and ``report.md`` (and ``figures/*.png``) for a run or sweep directory.
+
+    Returns:
+        ``(html_path, md_path)``.
+
+    Raises:
+        RunLogError: the folder is missing, is neither a run nor a sweep, or a required file is missing or
+            malformed (the message names the file).
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise RunLogError(root, "directory does not exist")
+    figdir = root / "figures"
+    if is_sweep_dir(root):
+        sweep = load_sweep(root)
+        title = f"marsvision sweep report: {sweep.name}"
+        sections = sweep_sections(sweep, figdir)
+    else:
+        if not any((root / n).is_file() for n in ("config.yaml", "metrics.jsonl", "meta.json", "eval.json")):
+            raise RunLogError(
+                root,
+                "neither a run directory (config.yaml, meta.json, metrics.jsonl) nor a sweep (results.json)",
+            )
+        run = load_run(root)
+        title = f"marsvision run report: {run.name}"
+        sections = run_sections(run, figdir)
+    html_path = atomic_write_text(root / "report.html", render_html(title, sections))
+    md_path = atomic_write_text(root / "report.md", render_markdown(title, sections, root))
+    return html_path, md_path

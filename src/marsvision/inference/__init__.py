@@ -1,0 +1,1 @@
+"""marsvision.inference."""

@@ -1,0 +1,112 @@
+"""Randomness that depends only on (seed, epoch, item) and (seed, step), so a resumed run replays exactly.
+
+Global RNG state at the start of an epoch depends on when Lightning happens to create data iterators, which
+differs between an uninterrupted and a resumed run. So nothing here relies on it: samplers order items by
+(seed, epoch), each training item is augmented under its own seed (also inside DataLoader workers), and the
+global RNGs are reseeded from (seed, step) before every training step (dropout, MixUp, ...).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+SEED_MODULUS = 2**31 - 1
+
+
+def mixed_seed(*parts: int) -> int:
+    """A seed that is a pure function of its integer parts."""
+    return int(np.random.SeedSequence([p % SEED_MODULUS for p in parts]).generate_state(1)[0]) % SEED_MODULUS
+
+
+class EpochSeededSampler(Sampler[tuple[int, int]]):
+    """Yield ``(epoch, index)`` keys in an order that is a pure function of (seed, epoch).
+
+    Without replacement it is a permutation of ``range(size)``; with ``num_samples`` it draws that many
+    indices with replacement (secondary streams that ride along a labeled one). Lightning calls
+    ``set_epoch`` before every epoch, resumed or not.
+    """
+
+    def __init__(self, size: int, seed: int, num_samples: int | None = None) -> None:
+        if size < 1:
+            raise ValueError(f"cannot sample from an empty dataset (size {size})")
+        self.size = size
+        self.seed = seed
+        self.num_samples = num_samples
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.num_samples if self.num_samples is not None else self.size
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        generator = torch.Generator().manual_seed(mixed_seed(self.seed, self.epoch))
+        if self.num_samples is None:
+            order = torch.randperm(self.size, generator=generator)
+        else:
+            order = torch.randint(self.size, (self.num_samples,), generator=generator)
+        for index in order.tolist():
+            yield self.epoch, index
+
+
+class EpochKeyedBatches(Sampler[list[tuple[int, int]]]):
+    """Wrap a batch sampler of plain indices (e.g. the class-balanced one) so it yields ``(epoch, index)`` keys."""
+
+    def __init__(self, batch_sampler: Any) -> None:
+        self.batch_sampler = batch_sampler
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        if hasattr(self.batch_sampler, "set_epoch"):
+            self.batch_sampler.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.batch_sampler)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        for batch in self.batch_sampler:
+            yield [(self.epoch, index) for index in batch]
+
+
+class ItemSeeded(Dataset[Any]):
+    """Fetch ``dataset[index]`` for a key ``(epoch, index)`` under the seed (seed, epoch, index).
+
+    The global torch RNG is forked, so augmentation draws are reproducible and leave no trace outside.
+    """
+
+    def __init__(self, dataset: Dataset[Any], seed: int) -> None:
+        self.dataset = dataset
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, key: tuple[int, int]) -> Any:
+        epoch, index = key
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(mixed_seed(self.seed, epoch, index))
+            return self.dataset[index]
+
+
+class StepReseed(L.Callback):
+    """Reseed torch, numpy and random from (seed, global step) before every training step."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        step_seed = mixed_seed(self.seed, trainer.global_step, trainer.global_rank)
+        torch.manual_seed(step_seed)
+        np.random.seed(step_seed)
+        random.seed(step_seed)

@@ -1,0 +1,119 @@
+"""Method B segmentation: DeepLabv3+ with a memory-bank contrastive loss and online pseudo labels (paper 002 §5).
+
+Three stages in one run (SPEC "Method B-seg"): stage 1 trains B + H_s with L_s alone on ground-truth labels;
+stage 2 adds the cross-entropy (L_ce + λ L_s); stage 3 also fills the contrastive labels with the current
+model's confident predictions on unlabeled locations. A stage with 0 epochs is skipped (the Table 9 ablations).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from marsvision.data.classes import IGNORE_INDEX
+from marsvision.losses.elementwise_contrastive import downsample_labels, elementwise_contrastive_loss
+from marsvision.losses.memory_bank import ClassMemoryBank
+from marsvision.training.config import RunConfig
+from marsvision.training.segmentation import SegmentationModule
+
+STAGES = ("contrastive", "joint", "pseudo")
+
+
+def stage_of_epoch(epoch: int, stage_epochs: list[int]) -> str:
+    """Name of the stage an epoch belongs to: epochs run through the stages in order, skipping empty ones."""
+    boundary = 0
+    for name, length in zip(STAGES, stage_epochs, strict=True):
+        boundary += length
+        if epoch < boundary:
+            return name
+    return STAGES[-1]
+
+
+def pseudo_labels(
+    logits: torch.Tensor, labels: torch.Tensor, threshold: float
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Contrastive labels: ground truth where labeled, else the confident prediction (≥ threshold), else 255.
+
+    Also returns the per-step statistics the paper's threshold study needs: the share of unlabeled locations
+    that received a pseudo label, and the accuracy the same rule would have on the labeled locations if their
+    labels were hidden.
+    """
+    confidence, predicted = logits.detach().softmax(dim=1).max(dim=1)  # (N, H, W) each
+    confident = confidence >= threshold
+    unlabeled = labels == IGNORE_INDEX
+    filled = torch.where(unlabeled & confident, predicted, labels)
+    labeled_confident = ~unlabeled & confident
+    stats = {
+        "pseudo_fraction": (unlabeled & confident).float().sum() / unlabeled.float().sum().clamp(min=1),
+        "pseudo_accuracy": (predicted == labels)[labeled_confident].float().mean()
+        if labeled_confident.any()
+        else torch.tensor(float("nan")),
+    }
+    return filled, stats
+
+
+class SemiSegModule(SegmentationModule):
+    """DeepLabv3+ (shared encoder, H_seg and H_s decoders) + class memory bank, trained in three stages."""
+
+    with_embedding = True
+
+    def __init__(self, config: RunConfig, class_names: list[str]) -> None:
+        super().__init__(config, class_names)
+        self.memory_bank = ClassMemoryBank(self.num_classes, config.semiseg.embedding_dim, config.semiseg.queue_len)
+
+    def total_epochs(self) -> int | None:
+        return sum(self.config.semiseg.stage_epochs)
+
+    def stage_of_epoch(self, epoch: int) -> str:
+        return stage_of_epoch(epoch, self.config.semiseg.stage_epochs)
+
+    def contrastive_loss(self, embedding: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """L_s against the bank's current prototypes, then push this batch's class means (eq. 7)."""
+        labels_small = downsample_labels(labels, (embedding.shape[-2], embedding.shape[-1]))  # (N, h, w)
+        loss = elementwise_contrastive_loss(
+            embedding,
+            labels_small,
+            self.memory_bank.prototypes(),
+            self.memory_bank.valid(),
+            temperature=self.config.semiseg.temperature,
+        )
+        self.memory_bank.push(embedding.detach(), labels_small)
+        return loss
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        stage = self.stage_of_epoch(self.current_epoch)
+        labeled = batch.get("labeled", batch)
+        images, labels = labeled["image"], labeled["label"]
+        outputs = self.model(images)  # logits (N, K, H, W), embedding (N, D, H/4, W/4)
+        contrastive_labels = labels
+        embeddings = outputs["embedding"]
+        log: dict[str, torch.Tensor] = {}
+        if stage == "pseudo":
+            contrastive_labels, stats = pseudo_labels(
+                outputs["logits"], labels, self.config.semiseg.pseudo_label_threshold
+            )
+            log.update(stats)
+            unlabeled = batch.get("unlabeled")
+            if unlabeled is not None:
+                extra = self.model(unlabeled["image"])
+                hidden = torch.full_like(extra["logits"][:, 0], IGNORE_INDEX, dtype=torch.long)
+                extra_labels, _ = pseudo_labels(extra["logits"], hidden, self.config.semiseg.pseudo_label_threshold)
+                embeddings = torch.cat([embeddings, extra["embedding"]])
+                contrastive_labels = torch.cat([contrastive_labels, extra_labels])
+        contrastive = self.contrastive_loss(embeddings, contrastive_labels)
+        log["contrastive"] = contrastive.detach()
+        if stage == "contrastive":
+            loss = contrastive
+        else:
+            # The cross-entropy sees ground truth only: pseudo labels feed the contrastive loss and bank alone.
+            ce = F.cross_entropy(outputs["logits"], labels, ignore_index=IGNORE_INDEX)
+            log["ce"] = ce.detach()
+            loss = ce + self.config.semiseg.contrastive_weight * contrastive
+        batch_size = len(images)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=batch_size)
+        for name, value in log.items():
+            if not torch.isnan(value):
+                self.log(f"train/{name}", value, on_step=False, on_epoch=True, batch_size=batch_size)
+        return loss

@@ -1,0 +1,94 @@
+from pathlib import Path
+
+import pytest
+
+from marsvision.training.config import (
+    ConfigError,
+    RunConfig,
+    apply_overrides,
+    list_recipes,
+    load_config,
+    load_recipe_values,
+    parse_override,
+)
+
+
+def test_defaults_build_without_recipe():
+    config = load_config(None, [])
+    assert isinstance(config, RunConfig)
+    assert config.data.batch_size == 8
+    assert config.optim.lr == pytest.approx(0.002 * 8**0.5)
+
+
+def test_overrides_are_typed_and_nested():
+    config = load_config(None, ["optim.lr=0.01", "data.image_size=64", "trainer.precision=bf16-mixed"])
+    assert config.optim.lr == 0.01
+    assert config.data.image_size == 64
+    assert config.trainer.precision == "bf16-mixed"
+
+
+def test_int_is_accepted_where_float_is_expected_and_none_where_optional():
+    config = load_config(None, ["optim.lr=1", "data.label_count=null", "data.chronological=0.6"])
+    assert isinstance(config.optim.lr, float)
+    assert config.data.label_count is None
+    assert config.data.chronological == 0.6
+
+
+def test_unknown_key_names_the_key_and_suggests_the_close_one():
+    with pytest.raises(ConfigError, match=r"unknown config key 'optim\.lrr'.*did you mean 'lr'"):
+        load_config(None, ["optim.lrr=0.1"])
+
+
+def test_unknown_section_is_reported():
+    with pytest.raises(ConfigError, match="unknown config key 'optimizer'"):
+        load_config(None, ["optimizer.lr=0.1"])
+
+
+def test_mistyped_value_names_key_and_type():
+    with pytest.raises(ConfigError, match=r"data\.batch_size: expected int, got str 'eight'"):
+        load_config(None, ["data.batch_size=eight"])
+    with pytest.raises(ConfigError, match="task: 'dance' is not one of"):
+        load_config(None, ["task=dance"])
+    with pytest.raises(ConfigError, match=r"data\.batch_size: expected int, got bool"):
+        load_config(None, ["data.batch_size=true"])
+
+
+def test_override_syntax_errors():
+    with pytest.raises(ConfigError, match="not of the form"):
+        parse_override("optim.lr")
+    with pytest.raises(ConfigError, match="empty key part"):
+        parse_override("optim..lr=1")
+    with pytest.raises(ConfigError, match="is a value, not a section"):
+        apply_overrides({"seed": 1}, ["seed.x=2"])
+
+
+def test_every_bundled_recipe_loads_and_describes_itself():
+    recipes = list_recipes()
+    assert {"simclr-ai4mars", "finetune-ai4mars", "goh-label-fractions"} <= set(recipes)
+    for name, description in recipes.items():
+        assert description, f"recipe {name} has no description"
+        load_config(name, [])
+
+
+def test_recipe_base_is_merged_and_overrides_win():
+    values = load_recipe_values("goh-label-fractions")
+    assert values["model"]["encoder"] == "r50_2x_sk1"  # from the base recipe
+    assert values["sweep"]["grid"]["data.label_fraction"][0] == 0.01
+    config = load_config("goh-label-fractions", ["model.encoder=resnet18"])
+    assert config.model.encoder == "resnet18"
+
+
+def test_recipe_from_path_and_bad_files(tmp_path: Path):
+    recipe = tmp_path / "mine.yaml"
+    recipe.write_text("name: mine\ndata:\n  batch_size: 3\n")
+    assert load_config(str(recipe), []).data.batch_size == 3
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(str(tmp_path / "missing.yaml"), [])
+    with pytest.raises(ConfigError, match="unknown recipe 'nope'"):
+        load_config("nope", [])
+    recipe.write_text("data: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(str(recipe), [])
+    recipe.write_text("data:\n  batchsize: 3\n")
+    with pytest.raises(ConfigError, match=r"data\.batchsize"):
+        load_config(str(recipe), [])

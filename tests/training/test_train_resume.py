@@ -1,0 +1,109 @@
+"""End-to-end: a tiny run writes its run directory; a resumed run replays the uninterrupted one exactly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import lightning as L
+import pytest
+import yaml
+
+from marsvision.training import api, runs
+from marsvision.training.api import train
+from marsvision.training.checkpoint import safe_torch_load
+from marsvision.training.config import load_config
+from marsvision.training.trainer import build_trainer
+
+
+def tiny_config(root: Path, runs_root: Path, epochs: int, name: str = "tiny"):
+    return load_config(
+        None,
+        [
+            f"name={name}",
+            "task=segmentation",
+            f"runs_root={runs_root}",
+            "data.dataset=paired-folder",
+            f"data.root={root}",
+            "data.image_size=32",
+            "data.batch_size=4",
+            "data.test_holdout=2",
+            "data.val_fraction=0.2",
+            "model.encoder=r18_0.25x_sk0",
+            "optim.name=sgd",
+            "optim.lr=0.05",
+            "optim.schedule=cosine",
+            f"trainer.max_epochs={epochs}",
+            "trainer.early_stopping_patience=null",
+            "trainer.progress_bar=false",
+            "trainer.device=cpu",
+        ],
+    )
+
+
+def train_losses(run_dir: Path) -> list[float]:
+    return [r["loss"] for r in runs.read_metrics(run_dir) if r["split"] == "train"]
+
+
+def test_run_directory_contents(paired_folder: Path, tmp_path: Path):
+    result = train(tiny_config(paired_folder, tmp_path / "runs", epochs=2), argv=["marsvision", "train"])
+    run_dir = Path(result["run_dir"])
+    assert run_dir.parent == tmp_path / "runs" and run_dir.name.startswith("tiny-")
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert config["data"]["image_size"] == 32 and config["model"]["encoder"] == "r18_0.25x_sk0"
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["command"] == ["marsvision", "train"]
+    assert {"torch", "torchvision", "lightning", "python"} <= set(meta["versions"])
+    assert "git_commit" in meta
+    records = runs.read_metrics(run_dir)
+    assert [(r["epoch"], r["split"]) for r in records if r["stage"] != "eval"] == [
+        (0, "train"),
+        (0, "val"),
+        (1, "train"),
+        (1, "val"),
+    ]
+    assert records[-1]["stage"] == "eval" and 0.0 <= records[-1]["acc"] <= 1.0
+    evaluation = json.loads((run_dir / "eval.json").read_text())
+    assert evaluation["class_names"] == ["soil", "bedrock", "sand", "big rock"]
+    matrix = evaluation["confusion_matrix"]
+    assert sum(map(sum, matrix)) == evaluation["metrics"]["total"] > 0
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    for name in ("last.ckpt", "best.ckpt"):
+        state = safe_torch_load(run_dir / "checkpoints" / name)
+        assert state["hyper_parameters"]["class_names"] == evaluation["class_names"]
+
+
+class CrashError(RuntimeError):
+    pass
+
+
+class CrashAtEpoch(L.Callback):
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch == self.epoch:
+            raise CrashError(f"simulated crash at the start of epoch {self.epoch}")
+
+
+def test_resume_reproduces_the_uninterrupted_run(paired_folder: Path, tmp_path: Path, monkeypatch):
+    full = Path(train(tiny_config(paired_folder, tmp_path / "a", epochs=3))["run_dir"])
+
+    def crashing_trainer(*args, **kwargs):
+        kwargs["extra_callbacks"] = [CrashAtEpoch(2)]
+        return build_trainer(*args, **kwargs)
+
+    monkeypatch.setattr(api, "build_trainer", crashing_trainer)
+    with pytest.raises(CrashError):
+        train(tiny_config(paired_folder, tmp_path / "b", epochs=3))
+    monkeypatch.undo()
+    (interrupted,) = (tmp_path / "b").iterdir()
+    state_before = safe_torch_load(interrupted / "checkpoints" / "last.ckpt")
+    assert state_before["epoch"] == 1 and state_before["optimizer_states"]
+    train(None, resume=interrupted)
+    expected, resumed = train_losses(full), train_losses(interrupted)
+    assert len(expected) == len(resumed) == 3
+    assert resumed == expected, "resumed losses differ from the uninterrupted run"
+    state_after = safe_torch_load(interrupted / "checkpoints" / "last.ckpt")
+    assert state_after["epoch"] == 2 and state_after["global_step"] > state_before["global_step"]
+    assert state_after["lr_schedulers"][0]["last_epoch"] == state_after["global_step"]
