@@ -261,15 +261,12 @@ def data_synth(
     """Write a synthetic Mars-terrain dataset in the official on-disk layout."""
     from marsvision.data import synth
 
-    makers = {
-        "ai4mars": lambda: synth.synthesize_ai4mars(out, num_images=num_images, size=size, seed=seed),
-        "ai4mars-0.6": lambda: synth.synthesize_ai4mars(out, num_images=num_images, size=size, seed=seed, release="0.6"),
-        "msl-v1": lambda: synth.synthesize_msl_v1(out, num_images=num_images, size=size, seed=seed),
-        "paired-folder": lambda: synth.synthesize_paired_folder(out, num_images=num_images, size=size, seed=seed),
-    }
-    if kind not in makers:
-        raise ValueError(f"unknown --kind {kind!r}; choose one of {', '.join(makers)}")
-    _emit(makers[kind](), as_json)
+    options: dict[str, Any] = {"num_images": num_images, "size": size, "seed": seed}
+    if kind == "ai4mars-0.6":
+        kind, options["release"] = "ai4mars", "0.6"
+    if kind not in synth.SYNTHESIZERS:
+        raise ValueError(f"unknown --kind {kind!r}; choose one of {', '.join([*synth.SYNTHESIZERS, 'ai4mars-0.6'])}")
+    _emit(synth.SYNTHESIZERS[kind](out, **options), as_json)
 
 
 @data_app.command("inspect")
@@ -297,3 +294,7 @@ def main() -> None:
     except (ConfigError, DatasetError, FileNotFoundError, ValueError) as error:
         typer.echo(f"marsvision: error: {error}", err=True)
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

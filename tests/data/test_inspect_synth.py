@@ -122,3 +122,17 @@ def test_inspect_unlabeled_folder(synth_paired, tmp_path):
     assert len(info["problems"]) == 1
     with pytest.raises(ValueError, match="no split with class statistics"):
         plot_class_distribution(info, tmp_path / "x.png")
+
+
+def test_inspect_reports_bad_segmentation_files_once(synth_ai4mars, tmp_path):
+    copy = tmp_path / "a"
+    shutil.copytree(synth_ai4mars, copy)
+    gold = sorted((copy / "msl/labels/test/masked-gold-min2-100agree").glob("*.png"))[0]
+    Image.fromarray(np.full((64, 64), 8, np.uint8)).save(gold)
+    edr = copy / "msl/images/edr" / gold.name.replace("_merged.png", ".JPG")
+    data = edr.read_bytes()
+    edr.write_bytes(data[: len(data) // 2])
+    info = inspect_dataset(copy)
+    assert sum("label values [8]" in p and gold.name in p for p in info["problems"]) == 1
+    assert sum("cannot decode image" in p and edr.name in p for p in info["problems"]) == 1
+    assert info["splits"]["test-min1"]["count"] == 6

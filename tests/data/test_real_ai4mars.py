@@ -106,3 +106,13 @@ def test_validate_finds_no_problem(official_sample):
     dataset = Ai4Mars(official_sample, class_mode="paper6")
     dataset.samples = dataset.samples[:3]
     assert dataset.validate() == []
+
+
+def test_reading_with_a_cache_writes_nothing_into_the_real_folder(official_sample, tmp_path, snapshot):
+    before = snapshot(official_sample)
+    dataset = Ai4Mars(official_sample, class_mode="paper6", preprocess="paper000", cache_dir=tmp_path / "c")
+    first = dataset[0]
+    again = Ai4Mars(official_sample, class_mode="paper6", preprocess="paper000", cache_dir=tmp_path / "c")[0]
+    assert torch.equal(first["image"], again["image"]) and torch.equal(first["label"], again["label"])
+    assert snapshot(official_sample) == before
+    assert len(list((tmp_path / "c").rglob("*.npy"))) == 2

@@ -91,3 +91,12 @@ def test_synthesizers_registry_and_pickling(tmp_path):
     dataset = build_dataset("paired-folder", root=summary["root"], transform=joint_view_transform(16))
     clone = pickle.loads(pickle.dumps(dataset))
     assert clone[0]["image"].shape == (1, 16, 16)
+
+
+def test_unlabeled_folder_on_an_ai4mars_release_reads_only_rover_images(synth_ai4mars06):
+    dataset = build_dataset("unlabeled-folder", root=synth_ai4mars06)
+    edr = list((synth_ai4mars06 / "msl/ncam/images/edr").glob("*.JPG"))
+    eff = list((synth_ai4mars06 / "mer/images/eff").glob("*.JPG"))
+    assert len(dataset) == len(edr) + len(eff)
+    everything = build_dataset("unlabeled-folder", root=synth_ai4mars06, ai4mars_images_only=False)
+    assert len(everything) > len(dataset)

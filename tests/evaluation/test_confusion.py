@@ -88,3 +88,10 @@ def test_state_follows_device_and_dtype():
     acc.update(pred=torch.tensor([1], dtype=torch.uint8), target=torch.tensor([1], dtype=torch.int32))
     out = acc.compute()
     assert out.dtype == torch.long and out[1, 1] == 1
+
+
+def test_validate_false_skips_range_check_but_counts_valid_input():
+    target = torch.tensor([0, 1, 1, IGNORE_INDEX])
+    pred = torch.tensor([0, 1, 0, 7])
+    cm = confusion_matrix(pred=pred, target=target, num_classes=2, validate=False)
+    assert torch.equal(cm, torch.tensor([[1, 0], [1, 1]]))

@@ -21,9 +21,7 @@ def test_weights_limits_and_empty_class() -> None:
     torch.testing.assert_close(class_balanced_weights([5, 50, 500], 0.0), torch.ones(3, dtype=torch.float64))
     # β → 1: inverse class frequency
     inv = torch.tensor([1 / 5, 1 / 50], dtype=torch.float64)
-    torch.testing.assert_close(
-        class_balanced_weights([5, 50], 1 - 1e-12), inv * 2 / inv.sum(), rtol=1e-6, atol=0
-    )
+    torch.testing.assert_close(class_balanced_weights([5, 50], 1 - 1e-12), inv * 2 / inv.sum(), rtol=1e-6, atol=0)
     w = class_balanced_weights([0, 4, 4], 0.9)
     assert w.tolist() == [0.0, 1.0, 1.0]
 

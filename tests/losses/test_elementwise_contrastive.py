@@ -108,9 +108,7 @@ def test_no_valid_location_returns_attached_zero() -> None:
     # queues filled but nothing labeled
     unlabeled = torch.randn(2, 3, 4, 4, requires_grad=True)
     all_ignored = torch.full((2, 4, 4), IGNORE_INDEX)
-    loss = elementwise_contrastive_loss(
-        unlabeled, all_ignored, torch.randn(3, 3), torch.ones(3, dtype=torch.bool)
-    )
+    loss = elementwise_contrastive_loss(unlabeled, all_ignored, torch.randn(3, 3), torch.ones(3, dtype=torch.bool))
     loss.backward()
     assert loss.item() == 0.0
     assert unlabeled.grad is not None
@@ -157,9 +155,7 @@ def test_bad_arguments_raise() -> None:
     with pytest.raises(ValueError, match="labels must lie"):
         elementwise_contrastive_loss(features, torch.full((1, 2, 2), 3), prototypes, valid)
     with pytest.raises(ValueError, match="inconsistent"):
-        elementwise_contrastive_loss(
-            features, torch.zeros(1, 2, 2, dtype=torch.long), torch.randn(3, 5), valid
-        )
+        elementwise_contrastive_loss(features, torch.zeros(1, 2, 2, dtype=torch.long), torch.randn(3, 5), valid)
     with pytest.raises(ValueError):
         ElementwiseContrastiveLoss(num_classes=3, dim=2, temperature=-1.0)
 

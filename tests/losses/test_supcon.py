@@ -23,9 +23,7 @@ def _reference(features: torch.Tensor, labels: list[int], tau: float) -> float:
         if not positives:
             continue
         denominator = sum(math.exp(float(z[i] @ z[a]) / tau) for a in others)
-        total += -sum(math.log(math.exp(float(z[i] @ z[p]) / tau) / denominator) for p in positives) / len(
-            positives
-        )
+        total += -sum(math.log(math.exp(float(z[i] @ z[p]) / tau) / denominator) for p in positives) / len(positives)
         anchors += 1
     return total / anchors
 

@@ -29,6 +29,7 @@ from marsvision.data.synth import (
 )
 from marsvision.data.transforms import apply_joint, segmentation_eval_transform, segmentation_train_transform
 from marsvision.data.views import (
+    JointView,
     MultiView,
     joint_view_transform,
     semi_supervised_views,

@@ -202,3 +202,17 @@ class Ai4Mars(SegmentationDataset):
             samples.append(SegmentationSample(image.stem, image, label, rover_mask, range_mask))
             self._rover_of[image.stem] = tree.rover
         return samples
+
+
+def ai4mars_image_files(root: Path) -> list[Path] | None:
+    """Return the rover images of an AI4Mars release (MSL EDRs, MER EFFs; no masks, labels, mcam or duplicates).
+
+    ``None`` if ``root`` is not an AI4Mars release: used to pretrain on "the whole AI4Mars image set".
+    """
+    layout = detect_ai4mars_layout(root)
+    if layout is None:
+        return None
+    files: list[Path] = []
+    for tree in layout.trees.values():
+        files += sorted(_image_index(tree).values())
+    return files

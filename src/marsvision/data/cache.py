@@ -22,7 +22,7 @@ class ArrayCache:
     """
 
     def __init__(self, cache_dir: str | Path, dataset_root: str | Path | None = None) -> None:
-        self.cache_dir = Path(cache_dir).resolve()
+        self.cache_dir = Path(cache_dir).expanduser().resolve()
         if dataset_root is not None:
             root = Path(dataset_root).resolve()
             if self.cache_dir == root or root in self.cache_dir.parents:

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
+from marsvision.data.ai4mars import ai4mars_image_files
 from marsvision.data.base import (
     ImageLoader,
     Item,
@@ -98,8 +99,9 @@ class PairedFolder(SegmentationDataset):
 class UnlabeledFolder(Dataset[Item]):
     """Every image below ``root`` (recursive): items ``{"image": (C, H, W) float32, "id": relative path}``.
 
-    Files whose header cannot be read are reported (``unreadable``, logged by name) and skipped at
-    construction; a file that fails to decode later is recorded the same way and the next
+    Pointed at an AI4Mars release, it reads only the rover images (not masks or labels) unless
+    ``ai4mars_images_only=False``. Files whose header cannot be read are reported (``unreadable``, logged by
+    name) and skipped at construction; a file that fails to decode later is recorded the same way and the next
     readable file is returned instead.
     """
 
@@ -114,11 +116,13 @@ class UnlabeledFolder(Dataset[Item]):
         cache_dir: str | Path | None = None,
         exclude_dirs: Iterable[str] = (),
         check_headers: bool = True,
+        ai4mars_images_only: bool = True,
     ) -> None:
         path = require_root(root)
         if split != "all":
             raise ValueError(f"an unlabeled folder has one split, 'all'; got {split!r}")
-        files = list_image_files(path, exclude_dirs)
+        release_images = ai4mars_image_files(path) if ai4mars_images_only else None
+        files = list_image_files(path, exclude_dirs) if release_images is None else release_images
         self.unreadable: list[tuple[str, str]] = []
         if check_headers:
             kept = []

@@ -11,6 +11,7 @@ from marsvision.data.ai4mars import AGREEMENTS, Ai4Mars
 from marsvision.data.base import ClassificationDataset, SegmentationDataset
 from marsvision.data.errors import DatasetError
 from marsvision.data.folders import PairedFolder, UnlabeledFolder
+from marsvision.data.imageio import read_image
 from marsvision.data.msl import MslV1, MslV21, msl_v1_unlisted_images
 from marsvision.data.registry import detect_format
 
@@ -39,14 +40,25 @@ def _splits(root: Path, fmt: str) -> dict[str, Any]:
     return built
 
 
-def _segmentation_stats(dataset: SegmentationDataset, problems: list[str]) -> dict[str, Any]:
+def _add(problems: list[str], error: DatasetError) -> None:
+    if str(error) not in problems:
+        problems.append(str(error))
+
+
+def _segmentation_stats(dataset: SegmentationDataset, problems: list[str], decode: bool) -> dict[str, Any]:
+    """Count pixels and images per class in one pass over the labels (decoding the images too if asked)."""
     pixels = np.zeros(dataset.num_classes + 1, np.int64)
     images = np.zeros(dataset.num_classes, np.int64)
-    for index in range(len(dataset)):
+    for index, sample in enumerate(dataset.samples):
+        if decode:
+            try:
+                read_image(sample.image, dataset.preprocessing.channels)
+            except DatasetError as error:
+                _add(problems, error)
         try:
             counts = dataset.class_pixel_counts(index)
         except DatasetError as error:
-            problems.append(str(error))
+            _add(problems, error)
             continue
         pixels += counts
         images += counts[:-1] > 0
@@ -63,11 +75,11 @@ def _segmentation_stats(dataset: SegmentationDataset, problems: list[str]) -> di
 def inspect_dataset(root: str | Path, validate: bool = True) -> dict[str, Any]:
     """Describe the dataset at ``root`` as a JSON-able dict.
 
-    Keys: ``root``, ``format``, ``splits`` (per split: ``count`` and per-class statistics — images per class
-    and,
-    for segmentation, pixel counts and shares over labeled pixels as in paper 000 Fig. 6 — or ``error``),
-    ``missing_masks``, ``missing_images``, ``problems`` (every file that failed the scan). With ``validate``
-    every image is decoded too (slow for the full AI4Mars set).
+    Keys: ``root``, ``format``, ``splits`` and ``problems``. Per split: ``count`` and per-class statistics
+    (images per class; for segmentation also pixel counts and shares of labeled pixels as in paper 000 Fig. 6),
+    AI4Mars ``missing_masks`` and ``missing_images``, or the ``error`` that made the split unreadable.
+    ``problems`` lists every file that failed the scan, once. Every label is read; with ``validate`` every
+    image is decoded too (minutes for the full AI4Mars set).
     """
     path = Path(root)
     fmt = detect_format(path)
@@ -81,7 +93,7 @@ def inspect_dataset(root: str | Path, validate: bool = True) -> dict[str, Any]:
         if isinstance(dataset, SegmentationDataset):
             entry["task"] = "segmentation"
             entry["class_names"] = list(dataset.class_names)
-            entry.update(_segmentation_stats(dataset, problems))
+            entry.update(_segmentation_stats(dataset, problems, decode=validate))
         elif isinstance(dataset, ClassificationDataset):
             entry["task"] = "classification"
             entry["class_names"] = list(dataset.class_names)
@@ -94,7 +106,7 @@ def inspect_dataset(root: str | Path, validate: bool = True) -> dict[str, Any]:
         if isinstance(dataset, UnlabeledFolder):
             entry["unreadable"] = [name for name, _ in dataset.unreadable]
             problems.extend(f"{name}: {problem}" for name, problem in dataset.unreadable)
-        if validate and hasattr(dataset, "validate"):
+        if validate and not isinstance(dataset, SegmentationDataset):
             found = dataset.validate()
             problems.extend(p for p in found if p not in problems)
         info["splits"][split] = entry

@@ -31,6 +31,13 @@ MSL_V1_SOLS = (3, 1060)
 MSL_V1_SPLIT_SHARES = (0.56, 0.245)
 """Train and val shares of v1 (3,746 and 1,640 of 6,691 images); the rest is test (DATASETS.md §2)."""
 AGREEMENTS = ("min1", "min2", "min3")
+MER_MAX_SOL = 2000
+"""Synthetic MER sols span 1…2000 (a design choice; Opportunity worked for over 5,000 sols)."""
+MER_MERGED_MAX = 60
+"""MER train labels are named ``<stem>_merged<N>`` with N from 1 to 60 (DATASETS.md §1)."""
+MER_TEST_SHARE = 0.2
+ROVER_IN_VIEW_SHARE = 0.6
+"""Share of synthetic NAVCAM scenes that show the rover body (a design choice)."""
 
 
 @contextlib.contextmanager
@@ -80,7 +87,7 @@ def _write_ai4mars_msl(
         sclk = max(previous + 1, int(MSL_SCLK_AT_SOL0 + sol * SECONDS_PER_SOL))
         previous = sclk
         t = float(sol / MSL_MAX_SOL)
-        scene = render_terrain(rng, size, t, with_rover=bool(rng.random() < 0.6))
+        scene = render_terrain(rng, size, t, with_rover=bool(rng.random() < ROVER_IN_VIEW_SHARE))
         stem = navcam_stem(sclk, index)
         _save(scene.image, base / "images" / "edr" / f"{stem}.JPG", jpeg=True)
         if index not in no_mask:
@@ -106,14 +113,14 @@ def _write_ai4mars_msl(
 
 
 def _write_mer(base: Path, rng: np.random.Generator, num_images: int, size: int) -> dict[str, Any]:
-    sols = _increasing_sols(rng, num_images, 1, 2000)
-    test_count = max(1, num_images // 5) if num_images > 1 else 0
+    sols = _increasing_sols(rng, num_images, 1, MER_MAX_SOL)
+    test_count = max(1, round(MER_TEST_SHARE * num_images)) if num_images > 1 else 0
     test = set(rng.choice(num_images, test_count, replace=False).tolist())
 
     for index, sol in enumerate(sols):
         sclk = int(MER_SCLK_AT_SOL1["1"] + (sol - 1) * SECONDS_PER_SOL) + index
         stem = f"1n{sclk:09d}eff{index % 100:02d}{index // 100:02d}p{index % 10000:04d}l0m1"
-        scene = render_terrain(rng, size, float(sol / 2000), with_rover=False)
+        scene = render_terrain(rng, size, float(sol / MER_MAX_SOL), with_rover=False)
         _save(scene.image, base / "images" / "eff" / f"{stem}.JPG", jpeg=True)
         if index in test:
             _save(scene.image, base / "images" / "test" / f"{stem}.JPG", jpeg=True)
@@ -122,7 +129,7 @@ def _write_mer(base: Path, rng: np.random.Generator, num_images: int, size: int)
                 _save(label, folder / f"{stem}_{index:03d}_T{index % 7:02d}_merged.png")
         else:
             label = crowd_label(rng, scene)
-            merged = 1 + int(rng.integers(0, 60))
+            merged = 1 + int(rng.integers(0, MER_MERGED_MAX))
             _save(label, base / "labels" / "train" / "merged-unmasked" / f"{stem}_merged{merged}.png")
     return {"train": num_images - test_count, "test": test_count}
 
@@ -230,9 +237,8 @@ def synthesize_msl_v1(
             _save(image, folder / file, jpeg=True)
             if listed:
                 lines[str(split_of[index])].append(f"{V1_IMAGE_DIR}/{file} {official}")
-        order = rng.permutation  # the official lists are shuffled
-        for split, entries in lines.items():
-            shuffled = [entries[i] for i in order(len(entries))]
+        for split, entries in lines.items():  # the official lists are shuffled
+            shuffled = [entries[i] for i in rng.permutation(len(entries))]
             (root / V1_LISTS[split]).write_text("".join(line + "\n" for line in shuffled))
         (root / V1_CLASS_FILE).write_text("".join(f"{i}\t{n}\n" for i, n in enumerate(MSL_V1_NAMES)))
         (root / "README.txt").write_text("Synthetic MSL-surface-v1-like data written by marsvision (not real).\n")
@@ -258,7 +264,9 @@ def synthesize_paired_folder(out: str | Path, num_images: int = 100, size: int =
     with _atomic_folder(out) as root:
         for index, sol in enumerate(sols):
             sclk = int(MSL_SCLK_AT_SOL0 + sol * SECONDS_PER_SOL) + index
-            scene = render_terrain(rng, size, float(sol / MSL_MAX_SOL), with_rover=bool(rng.random() < 0.5))
+            scene = render_terrain(
+                rng, size, float(sol / MSL_MAX_SOL), with_rover=bool(rng.random() < ROVER_IN_VIEW_SHARE)
+            )
             stem = navcam_stem(sclk, index)
             _save(scene.image, root / "images" / f"{stem}.jpg", jpeg=True)
             _save(crowd_label(rng, scene), root / "labels" / f"{stem}.png")

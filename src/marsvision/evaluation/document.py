@@ -95,9 +95,7 @@ def render_html(title: str, sections: Sequence[Section]) -> str:
                 out.append(f"<pre>{esc(block.text)}</pre>")
             elif isinstance(block, Table):
                 head = "".join(f"<th>{esc(h)}</th>" for h in block.headers)
-                body = "".join(
-                    "<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in block.rows
-                )
+                body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in block.rows)
                 out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
             else:
                 out.append(

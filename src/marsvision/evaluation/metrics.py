@@ -31,9 +31,7 @@ ArrayLike = Tensor | np.ndarray | Sequence[Sequence[int]] | Sequence[Sequence[fl
 
 def as_confusion(cm: ArrayLike) -> Tensor:
     """Return ``cm`` as a float64 CPU tensor after checking it is a square, non-negative, finite matrix."""
-    mat = torch.as_tensor(
-        np.asarray(cm.detach().cpu() if isinstance(cm, Tensor) else cm), dtype=torch.float64
-    )
+    mat = torch.as_tensor(np.asarray(cm.detach().cpu() if isinstance(cm, Tensor) else cm), dtype=torch.float64)
     if mat.ndim != 2 or mat.shape[0] != mat.shape[1] or mat.shape[0] == 0:
         raise ValueError(f"confusion matrix must be square (K, K) with K >= 1, got shape {tuple(mat.shape)}")
     if not torch.isfinite(mat).all() or (mat < 0).any():
@@ -127,9 +125,7 @@ def _by_name(values: Tensor, class_names: Sequence[str]) -> dict[str, float | No
 
 def _check_names(mat: Tensor, class_names: Sequence[str]) -> None:
     if len(class_names) != mat.shape[0]:
-        raise ValueError(
-            f"{len(class_names)} class names for a {mat.shape[0]}x{mat.shape[0]} confusion matrix"
-        )
+        raise ValueError(f"{len(class_names)} class names for a {mat.shape[0]}x{mat.shape[0]} confusion matrix")
 
 
 def segmentation_metrics(cm: ArrayLike, class_names: Sequence[str]) -> dict[str, Any]:

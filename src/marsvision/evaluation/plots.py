@@ -108,13 +108,9 @@ def plot_metric_vs_fraction(
     return _save(fig, path)
 
 
-def plot_label_efficiency(
-    series: Sequence[Series], path: str | Path, *, metric: str = "pixel accuracy"
-) -> Path:
+def plot_label_efficiency(series: Sequence[Series], path: str | Path, *, metric: str = "pixel accuracy") -> Path:
     """Fig. 3: test ``metric`` vs label fraction for several methods (mean ± std over seeds)."""
-    return plot_metric_vs_fraction(
-        series, path, ylabel=f"test {metric} (%)", title=f"{metric} vs labeled data"
-    )
+    return plot_metric_vs_fraction(series, path, ylabel=f"test {metric} (%)", title=f"{metric} vs labeled data")
 
 
 def plot_class_metric_vs_fraction(
@@ -200,15 +196,11 @@ def plot_per_class(
         y = _pct([values.get(n) for n in names])
         offset = (m - (n_methods - 1) / 2) * width
         color = palette_for(names) / 255.0 if n_methods == 1 else method_colors[m]
-        ax.bar(
-            x + offset, np.nan_to_num(y), width, color=color, edgecolor="black", linewidth=0.5, label=method
-        )
+        ax.bar(x + offset, np.nan_to_num(y), width, color=color, edgecolor="black", linewidth=0.5, label=method)
         for xi, yi in zip(x + offset, y, strict=True):
             if math.isnan(yi):
                 ax.text(xi, 1.0, "n/a", ha="center", va="bottom", fontsize=7, rotation=90)
-    ax.set_xticks(
-        x, labels=names, rotation=45 if len(names) > 6 else 0, ha="right" if len(names) > 6 else "center"
-    )
+    ax.set_xticks(x, labels=names, rotation=45 if len(names) > 6 else 0, ha="right" if len(names) > 6 else "center")
     ax.set_ylim(0, 105)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -284,9 +276,7 @@ def plot_learning_curves(
             labelled.add(split)
         for bx, stage in bounds:
             ax.axvline(bx, color="gray", linestyle="--", linewidth=1)
-            ax.text(
-                bx, 1.0, f" {stage}", transform=ax.get_xaxis_transform(), va="top", fontsize=8, color="gray"
-            )
+            ax.text(bx, 1.0, f" {stage}", transform=ax.get_xaxis_transform(), va="top", fontsize=8, color="gray")
         if xs:
             ax.set_xlim(min(xs) - 0.5, max(xs) + 0.5)
         ax.set_ylabel(f"{metric} (%)" if metric in FRACTION_METRICS else metric)
@@ -295,9 +285,7 @@ def plot_learning_curves(
             ax.legend(fontsize=8)
     if bounds:
         first_stage = str(records[0].get("stage", "")) if records else ""
-        axes[0].text(
-            0.0, 1.0, f" {first_stage}", transform=axes[0].transAxes, va="top", fontsize=8, color="gray"
-        )
+        axes[0].text(0.0, 1.0, f" {first_stage}", transform=axes[0].transAxes, va="top", fontsize=8, color="gray")
     axes[-1].set_xlabel("epoch (across stages)")
     axes[0].set_title(title)
     return _save(fig, path)
@@ -310,9 +298,7 @@ def _display_image(image: np.ndarray) -> np.ndarray:
     if img.ndim == 3 and img.shape[-1] == 1:
         img = img[..., 0]
     if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[-1] != 3):
-        raise ValueError(
-            f"image must be (H, W), (H, W, 3) or (C, H, W) with C in 1, 3; got shape {img.shape}"
-        )
+        raise ValueError(f"image must be (H, W), (H, W, 3) or (C, H, W) with C in 1, 3; got shape {img.shape}")
     if img.dtype == np.uint8:
         return img
     return np.clip(img.astype(float), 0.0, 1.0)
@@ -339,9 +325,7 @@ def plot_qualitative(
     for r, panel in enumerate(panels):
         img = _display_image(panel.image)
         maps = [("ground truth", panel.label)] + [(n, panel.preds.get(n)) for n in pred_names]
-        axes[r, 0].imshow(
-            img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255 if img.dtype == np.uint8 else 1
-        )
+        axes[r, 0].imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255 if img.dtype == np.uint8 else 1)
         axes[r, 0].set_title(panel.title or "image", fontsize=9)
         for c, (name, label) in enumerate(maps, start=1):
             if label is not None:
@@ -350,9 +334,7 @@ def plot_qualitative(
                 axes[r, c].set_title(name, fontsize=9)
         for ax in axes[r]:
             ax.set_axis_off()
-    handles = [
-        Patch(facecolor=palette[i] / 255.0, edgecolor="black", label=n) for i, n in enumerate(class_names)
-    ]
+    handles = [Patch(facecolor=palette[i] / 255.0, edgecolor="black", label=n) for i, n in enumerate(class_names)]
     ignore_rgb = (IGNORE_COLOR[0] / 255.0, IGNORE_COLOR[1] / 255.0, IGNORE_COLOR[2] / 255.0)
     handles.append(Patch(facecolor=ignore_rgb, edgecolor="black", label="unlabeled"))
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 7), fontsize=8)

@@ -60,9 +60,7 @@ TSNE_POINTS = 2000
 
 
 def _pct(value: float | None) -> str:
-    return (
-        "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100.0 * value:.2f}"
-    )
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100.0 * value:.2f}"
 
 
 def _pm(mean: float, std: float, n: int) -> str:
@@ -90,9 +88,7 @@ def _metrics_section(ev: EvalResult) -> Section:
     scalar = [[METRIC_LABELS[k], _pct(m[k])] for k in SCALAR_METRICS if k in m]
     scalar.append(["labeled samples" if ev.task == "classification" else "labeled pixels", f"{m['total']:,}"])
     blocks: list[Block] = [
-        Note(
-            f"Computed from the confusion matrix in eval.json ({ev.task}, split '{ev.split}'); values in %."
-        ),
+        Note(f"Computed from the confusion matrix in eval.json ({ev.task}, split '{ev.split}'); values in %."),
         Table(["metric", "value"], scalar),
     ]
     if ev.task == "segmentation":
@@ -115,12 +111,7 @@ def _numeric_keys(records: Sequence[dict[str, Any]]) -> list[str]:
     keys: list[str] = []
     for rec in records:
         for k, v in rec.items():
-            if (
-                k not in keys
-                and k not in ("epoch", "step")
-                and isinstance(v, (int, float))
-                and not isinstance(v, bool)
-            ):
+            if k not in keys and k not in ("epoch", "step") and isinstance(v, (int, float)) and not isinstance(v, bool):
                 keys.append(k)
     return keys
 
@@ -143,16 +134,12 @@ def _curves_section(run: RunLogs, figdir: Path) -> Section:
     if losses:
         section.blocks.append(
             Figure(
-                plots.plot_learning_curves(
-                    run.records, figdir / "losses.png", metrics=losses, title="losses"
-                ),
+                plots.plot_learning_curves(run.records, figdir / "losses.png", metrics=losses, title="losses"),
                 "Losses per epoch by split.",
             )
         )
     if not quality and not losses:
-        section.blocks.append(
-            Note(f"No metric or loss to plot in metrics.jsonl (keys: {', '.join(keys) or 'none'}).")
-        )
+        section.blocks.append(Note(f"No metric or loss to plot in metrics.jsonl (keys: {', '.join(keys) or 'none'})."))
     return section
 
 
@@ -162,9 +149,7 @@ def _eval_figures(ev: EvalResult, figdir: Path) -> list[Section]:
     cm_fig = plots.plot_confusion_matrix(
         ev.confusion_matrix, names, figdir / "confusion_matrix.png", title=f"confusion matrix ({ev.split})"
     )
-    dist_fig = plots.plot_class_distribution(
-        ev.confusion_matrix.sum(axis=1), names, figdir / "class_distribution.png"
-    )
+    dist_fig = plots.plot_class_distribution(ev.confusion_matrix.sum(axis=1), names, figdir / "class_distribution.png")
     if ev.task == "segmentation":
         per_class = plots.plot_per_class(
             {"recall": m["recall"], "IoU": m["iou"]},
@@ -235,9 +220,7 @@ def _tsne_section(run: RunLogs, figdir: Path) -> Section:
         return plots.plot_tsne(sets, names, figdir / "tsne.png", max_points=TSNE_POINTS)
 
     section.blocks.append(
-        _try_figure(
-            f"t-SNE of at most {TSNE_POINTS} sampled per-pixel features, coloured by class (Fig. 12)", draw
-        )
+        _try_figure(f"t-SNE of at most {TSNE_POINTS} sampled per-pixel features, coloured by class (Fig. 12)", draw)
     )
     return section
 
@@ -289,9 +272,7 @@ def sweep_sections(sweep: SweepLogs, figdir: Path) -> list[Section]:
     keys = swept_keys(sweep.params)
     metrics = [m for m in (*SCALAR_METRICS, BIG_ROCK_RECALL) if _present(sweep, m)]
     sections = [
-        Section(
-            "Summary", [Note(f"{len(sweep.params)} runs; mean ± std over seeds (sample std), values in %.")]
-        )
+        Section("Summary", [Note(f"{len(sweep.params)} runs; mean ± std over seeds (sample std), values in %.")])
     ]
     if metrics:
         sections[0].blocks.append(_summary_table(sweep, keys, metrics))
@@ -306,9 +287,7 @@ def sweep_sections(sweep: SweepLogs, figdir: Path) -> list[Section]:
                 series, figdir / f"label_efficiency_{metric}.png", metric=METRIC_LABELS[metric]
             )
             efficiency.blocks.append(
-                Figure(
-                    path, f"Test {METRIC_LABELS[metric]} vs labeled fraction, mean ± std over seeds (Fig. 3)."
-                )
+                Figure(path, f"Test {METRIC_LABELS[metric]} vs labeled fraction, mean ± std over seeds (Fig. 3).")
             )
     if not efficiency.blocks:
         efficiency.blocks.append(
@@ -319,18 +298,11 @@ def sweep_sections(sweep: SweepLogs, figdir: Path) -> list[Section]:
     rock = Section("Big-rock recall")
     rock_series = fraction_series(sweep, BIG_ROCK_RECALL)
     if rock_series:
-        path = plots.plot_class_metric_vs_fraction(
-            rock_series, figdir / "big_rock_recall.png", class_name="big rock"
-        )
-        rock.blocks.append(
-            Figure(path, "Big-rock recall vs labeled fraction, mean ± std over seeds (Fig. 7).")
-        )
+        path = plots.plot_class_metric_vs_fraction(rock_series, figdir / "big_rock_recall.png", class_name="big rock")
+        rock.blocks.append(Figure(path, "Big-rock recall vs labeled fraction, mean ± std over seeds (Fig. 7)."))
     else:
         rock.blocks.append(
-            Note(
-                "No 'big rock' recall per labeled fraction in the results or child eval.json files; "
-                "figure omitted."
-            )
+            Note("No 'big rock' recall per labeled fraction in the results or child eval.json files; figure omitted.")
         )
     sections.append(rock)
 

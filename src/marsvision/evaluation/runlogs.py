@@ -144,13 +144,9 @@ def read_eval(path: Path) -> EvalResult:
     except (TypeError, ValueError):
         raise RunLogError(path, "confusion_matrix must be a list of lists of integers") from None
     if cm.shape != (len(names), len(names)) or (cm < 0).any():
-        raise RunLogError(
-            path, f"confusion_matrix must be non-negative {len(names)}x{len(names)}, got {cm.shape}"
-        )
+        raise RunLogError(path, f"confusion_matrix must be non-negative {len(names)}x{len(names)}, got {cm.shape}")
     metrics = data.get("metrics", {})
-    return EvalResult(
-        task, str(data.get("split", "")), list(names), cm, metrics if isinstance(metrics, dict) else {}
-    )
+    return EvalResult(task, str(data.get("split", "")), list(names), cm, metrics if isinstance(metrics, dict) else {})
 
 
 def load_run(path: str | Path) -> RunLogs:
@@ -306,9 +302,7 @@ def _read_rows(root: Path) -> list[dict[str, Any]]:
         return [dict(r) for r in data]
     if rc.is_file():
         with rc.open(newline="", encoding="utf-8") as handle:
-            return [
-                {k: _csv_value(v) for k, v in row.items() if k is not None} for row in csv.DictReader(handle)
-            ]
+            return [{k: _csv_value(v) for k, v in row.items() if k is not None} for row in csv.DictReader(handle)]
     raise RunLogError(rj, "required file is missing (and no results.csv either)")
 
 
@@ -333,12 +327,10 @@ def load_sweep(path: str | Path) -> SweepLogs:
     all_metrics: list[dict[str, float]] = []
     run_dirs: list[Path | None] = []
     for row in rows:
-        nested_metrics = row.pop("metrics", None)
+        nested = row.pop("metrics") if isinstance(row.get("metrics"), Mapping) else {}
         flat = _flatten(row)
         params: dict[str, Any] = {}
-        metrics: dict[str, float] = (
-            _flat_metrics(nested_metrics) if isinstance(nested_metrics, Mapping) else {}
-        )
+        metrics: dict[str, float] = _flat_metrics(nested)
         for key, value in flat.items():
             key = key.removeprefix("params/")
             name = metric_key(key)

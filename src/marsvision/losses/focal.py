@@ -42,9 +42,7 @@ def focal_loss(
     if gamma < 0:
         raise ValueError(f"gamma must be non-negative, got {gamma}")
     if logits.dim() != 2 or targets.shape != (logits.shape[0],):
-        raise ValueError(
-            f"expected logits (N, K) and targets (N,), got {tuple(logits.shape)}, {tuple(targets.shape)}"
-        )
+        raise ValueError(f"expected logits (N, K) and targets (N,), got {tuple(logits.shape)}, {tuple(targets.shape)}")
     keep = targets != ignore_index  # (N,)
     safe_targets = torch.where(keep, targets, torch.zeros_like(targets)).long()
     log_p = F.log_softmax(logits, dim=1).gather(1, safe_targets.unsqueeze(1)).squeeze(1)  # (N,) log p_i
@@ -52,9 +50,7 @@ def focal_loss(
     if alpha is not None:
         weights = torch.as_tensor(alpha, dtype=logits.dtype, device=logits.device)
         if weights.shape != (logits.shape[1],) or bool((weights < 0).any()):
-            raise ValueError(
-                f"alpha must be {logits.shape[1]} non-negative class weights, got {tuple(weights.shape)}"
-            )
+            raise ValueError(f"alpha must be {logits.shape[1]} non-negative class weights, got {tuple(weights.shape)}")
         loss = weights[safe_targets] * loss
     loss = torch.where(keep, loss, torch.zeros_like(loss))
     return loss.sum() / keep.sum().clamp(min=1)

@@ -114,6 +114,4 @@ class InterClassContrastiveLoss(nn.Module):
         self.positives: Positives = positives
 
     def forward(self, z1: Tensor, z2: Tensor, labels: Tensor) -> Tensor:
-        return inter_class_contrastive_loss(
-            z1, z2, labels, temperature=self.temperature, positives=self.positives
-        )
+        return inter_class_contrastive_loss(z1, z2, labels, temperature=self.temperature, positives=self.positives)

@@ -112,14 +112,10 @@ class ClassMemoryBank(nn.Module):
     ptr: Tensor
     size: Tensor
 
-    def __init__(
-        self, num_classes: int, dim: int, queue_len: int = 32, ignore_index: int = IGNORE_INDEX
-    ) -> None:
+    def __init__(self, num_classes: int, dim: int, queue_len: int = 32, ignore_index: int = IGNORE_INDEX) -> None:
         super().__init__()
         if num_classes < 1 or dim < 1 or queue_len < 1:
-            raise ValueError(
-                f"num_classes, dim and queue_len must be positive, got {num_classes}, {dim}, {queue_len}"
-            )
+            raise ValueError(f"num_classes, dim and queue_len must be positive, got {num_classes}, {dim}, {queue_len}")
         self.num_classes = num_classes
         self.dim = dim
         self.queue_len = queue_len

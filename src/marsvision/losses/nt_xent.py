@@ -25,9 +25,7 @@ from torch import Tensor, nn
 from marsvision.losses.distributed import gather_with_grad, is_distributed, rank_and_world
 
 
-def nt_xent_loss(
-    z1: Tensor, z2: Tensor, temperature: float = 0.1, gather_distributed: bool = False
-) -> Tensor:
+def nt_xent_loss(z1: Tensor, z2: Tensor, temperature: float = 0.1, gather_distributed: bool = False) -> Tensor:
     """Return the NT-Xent loss (a scalar) of two views' embeddings ``z1``, ``z2`` of shape (n, D).
 
     Row i of ``z1`` and row i of ``z2`` are the two views of image i; every other row of either view is a
@@ -40,8 +38,7 @@ def nt_xent_loss(
         raise ValueError(f"temperature must be positive, got {temperature}")
     if z1.ndim != 2 or z1.shape != z2.shape or z1.shape[0] == 0:
         raise ValueError(
-            "expected two non-empty (n, D) tensors of the same shape, "
-            f"got {tuple(z1.shape)} and {tuple(z2.shape)}"
+            f"expected two non-empty (n, D) tensors of the same shape, got {tuple(z1.shape)} and {tuple(z2.shape)}"
         )
     n = z1.shape[0]
     z1 = F.normalize(z1, dim=1)

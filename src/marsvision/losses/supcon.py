@@ -53,9 +53,7 @@ def supcon_loss(features: Tensor, labels: Tensor | None = None, temperature: flo
     positive_log_prob = torch.where(positive, log_prob, torch.zeros_like(log_prob)).sum(dim=1)
     per_anchor = -positive_log_prob / num_positive.clamp(min=1)  # (N·V,)
     has_positive = num_positive > 0
-    return torch.where(
-        has_positive, per_anchor, torch.zeros_like(per_anchor)
-    ).sum() / has_positive.sum().clamp(min=1)
+    return torch.where(has_positive, per_anchor, torch.zeros_like(per_anchor)).sum() / has_positive.sum().clamp(min=1)
 
 
 class SupConLoss(nn.Module):

@@ -134,9 +134,7 @@ def _bn_state(prefix: str, values: dict[str, np.ndarray], where: str) -> dict[st
     state = {}
     for tf_name, torch_name in _BN_NAMES.items():
         if tf_name in values:
-            state[f"{prefix}.{torch_name}"] = torch.from_numpy(
-                np.ascontiguousarray(values[tf_name], np.float32)
-            )
+            state[f"{prefix}.{torch_name}"] = torch.from_numpy(np.ascontiguousarray(values[tf_name], np.float32))
         elif tf_name != "beta":  # the last projection layer's BN has no shift (center=False)
             raise ValueError(f"{where}: missing {tf_name}")
     state[f"{prefix}.num_batches_tracked"] = torch.tensor(0, dtype=torch.long)
@@ -186,11 +184,7 @@ def convert_simclrv2(variables: Mapping[str, np.ndarray]) -> dict[str, object]:
     if supervised:
         result["supervised_head"] = {
             "weight": torch.from_numpy(np.ascontiguousarray(supervised["kernel"].T, np.float32)),
-            **(
-                {"bias": torch.from_numpy(supervised["bias"].astype(np.float32))}
-                if "bias" in supervised
-                else {}
-            ),
+            **({"bias": torch.from_numpy(supervised["bias"].astype(np.float32))} if "bias" in supervised else {}),
         }
     return result
 

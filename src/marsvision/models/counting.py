@@ -29,9 +29,7 @@ def parameter_counts(model: nn.Module) -> dict[str, int]:
     }
 
 
-def model_info(
-    name: str, num_classes: int, head: HeadVariant = "paper", in_channels: int = 3
-) -> dict[str, object]:
+def model_info(name: str, num_classes: int, head: HeadVariant = "paper", in_channels: int = 3) -> dict[str, object]:
     """Sizes of encoder ``name`` + atrous head with ``num_classes``, built on the meta device (no memory).
 
     Returns ``{"encoder", "num_classes", "head", "in_channels", "feature_channels", "encoder_counts",

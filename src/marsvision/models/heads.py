@@ -86,8 +86,7 @@ class ProjectionHead(nn.Module):
             raise ValueError(f"dimensions must be positive, got in={in_dim} hidden={hidden} out={out_dim}")
         dims = [in_dim] + [hidden] * (num_layers - 1) + [out_dim]
         self.layers = nn.ModuleList(
-            ProjectionLayer(dims[j], dims[j + 1], batch_norm, last=j == num_layers - 1)
-            for j in range(num_layers)
+            ProjectionLayer(dims[j], dims[j + 1], batch_norm, last=j == num_layers - 1) for j in range(num_layers)
         )
         self.in_dim = in_dim
         self.out_dim = out_dim

@@ -13,9 +13,7 @@ from marsvision.models.heads import AtrousHead, HeadVariant, ProjectionHead
 def _feature_channels(encoder: nn.Module) -> int:
     channels = getattr(encoder, "feature_channels", None)
     if not isinstance(channels, int):
-        raise TypeError(
-            f"{type(encoder).__name__} does not follow the encoder contract (feature_channels: int)"
-        )
+        raise TypeError(f"{type(encoder).__name__} does not follow the encoder contract (feature_channels: int)")
     return channels
 
 
@@ -71,13 +69,9 @@ class AtrousSegmenter(nn.Module):
             if projection_head is None:
                 raise ValueError("projection_layer > 0 needs a projection_head")
             if projection_layer > len(projection_head.layers):
-                raise ValueError(
-                    f"projection_layer={projection_layer} but g has {len(projection_head.layers)} layers"
-                )
+                raise ValueError(f"projection_layer={projection_layer} but g has {len(projection_head.layers)} layers")
             if projection_head.in_dim != channels:
-                raise ValueError(
-                    f"projection head expects {projection_head.in_dim} channels, encoder gives {channels}"
-                )
+                raise ValueError(f"projection head expects {projection_head.in_dim} channels, encoder gives {channels}")
             self.projection_head = projection_head
             channels = projection_head.layer_dim(projection_layer)
         self.head = AtrousHead(channels, num_classes, relu=head_variant == "relu")

@@ -18,8 +18,8 @@ Architecture (``r{depth}_{width}x_sk{0|1}``), as in the official TF code:
   conv to 2× filters → softmax over the two streams → weighted sum. The projection shortcut becomes ResNet-D:
   2×2 average pool (stride of the block) → 1×1 conv stride 1 → BN. As in the official code, basic blocks
   never use SK convs; for depth 18/34 SK only changes the stem and the shortcuts.
-* every conv has no bias; BN ε = 1e-5, momentum 0.1 (TF decay 0.9); the last BN of each residual branch is
-  initialised to zero (``init_zero`` in the TF code).
+* every conv has no bias and TF's VarianceScaling initialisation; BN ε = 1e-5, momentum 0.1 (TF decay 0.9);
+  the last BN of each residual branch is initialised to zero (``init_zero`` in the TF code).
 * padding follows TF: odd kernels pad symmetrically (``fixed_padding``), the stem max pool and the stride-1
   shortcut average pool use TF "SAME" padding (one extra row/column at the end, ignored by the pool).
 
@@ -239,21 +239,21 @@ class BottleneckBlock(nn.Module):
         self.conv1 = _conv(in_channels, filters, 1)
         self.bn1 = _bn(filters)
         self.conv2: nn.Module
-        self.bn2: nn.Module
+        # The SK conv normalises and activates its own output, so it has no bn2.
+        self.bn2: nn.BatchNorm2d | None
         if sk:
-            self.conv2 = SelectiveKernelConv(filters, filters, stride)
-            self.bn2 = nn.Identity()  # the SK conv normalises and activates its own output
+            self.conv2, self.bn2 = SelectiveKernelConv(filters, filters, stride), None
         else:
-            self.conv2 = _conv(filters, filters, 3, stride=stride)
-            self.bn2 = _bn(filters)
-        self.sk = sk
+            self.conv2, self.bn2 = _conv(filters, filters, 3, stride=stride), _bn(filters)
         self.conv3 = _conv(filters, out, 1)
         self.bn3 = _bn(out, zero_init=True)
 
     def forward(self, x: Tensor) -> Tensor:
         shortcut = x if self.shortcut is None else self.shortcut(x)
         y = F.relu(self.bn1(self.conv1(x)))
-        y = self.conv2(y) if self.sk else F.relu(self.bn2(self.conv2(y)))
+        y = self.conv2(y)
+        if self.bn2 is not None:
+            y = F.relu(self.bn2(y))
         y = self.bn3(self.conv3(y))
         return F.relu(y + shortcut)
 
@@ -340,9 +340,9 @@ def simclrv2_resnet(name: str, in_channels: int = 3) -> SimCLRv2ResNet:
 
 __all__ = [
     "BLOCKS_PER_DEPTH",
-    "is_simclrv2_name",
     "SimCLRv2Config",
     "SimCLRv2ResNet",
+    "is_simclrv2_name",
     "parse_simclrv2_name",
     "simclrv2_resnet",
     "tf_same_max_pool",

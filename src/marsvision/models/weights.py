@@ -166,9 +166,7 @@ def load_encoder_weights(
         if state[k].shape != target[k].shape
     ]
     if mismatched:
-        raise ValueError(
-            f"{file}: shape mismatch (file vs encoder) for {len(mismatched)} keys: {mismatched[:5]}"
-        )
+        raise ValueError(f"{file}: shape mismatch (file vs encoder) for {len(mismatched)} keys: {mismatched[:5]}")
     missing = sorted(set(target) - set(state))
     unexpected = sorted(set(state) - set(target))
     if strict and (missing or unexpected):

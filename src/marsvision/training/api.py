@@ -10,8 +10,8 @@ from typing import Any, cast
 
 import lightning as L
 import yaml
-from torch import nn
 from lightning.pytorch.utilities import CombinedLoader
+from torch import nn
 
 from marsvision.training import runs
 from marsvision.training.checkpoint import atomic_torch_save, safe_torch_load
@@ -72,12 +72,23 @@ def build_module_and_loaders(config: RunConfig) -> tuple[MarsvisionModule, Any, 
     if config.task == "pretrain":
         dataset = build_pretraining_data(config)
         loader = make_loader(
-            dataset, data_cfg, batch_size=data_cfg.batch_size, shuffle_seed=config.seed, drop_last=True
+            dataset,
+            data_cfg,
+            batch_size=data_cfg.batch_size,
+            shuffle_seed=config.seed,
+            drop_last=len(dataset) > data_cfg.batch_size,  # type: ignore[arg-type]
         )
         return SimCLRModule(config), loader, None, {}
     if config.task in ("segmentation", "semiseg"):
         seg = build_segmentation_data(config)
-        train_loader: Any = make_loader(seg.train, data_cfg, batch_size=data_cfg.batch_size, shuffle_seed=config.seed)
+        # A last batch of one image breaks BatchNorm (and SK attention): drop the remainder when there is a full batch.
+        train_loader: Any = make_loader(
+            seg.train,
+            data_cfg,
+            batch_size=data_cfg.batch_size,
+            shuffle_seed=config.seed,
+            drop_last=len(seg.train) > data_cfg.batch_size,  # type: ignore[arg-type]
+        )
         val_loader = make_loader(seg.val, data_cfg, batch_size=data_cfg.batch_size) if seg.val else None
         held_out = {"test": seg.test, "class_names": seg.class_names}
         if config.task == "segmentation":

@@ -115,6 +115,8 @@ class SimCLRConfig:
 
     temperature: float = 0.1
     """SimCLR's best value for large batches; small CPU batches may prefer 0.2-0.5 (see docs/results)."""
+    crop_size: int | None = None
+    """Side of the augmented views; None = ``data.image_size`` (smaller crops make CPU pretraining affordable)."""
     crop_scale_min: float = 0.2
     blur_probability: float = 0.5
     jitter_strength: float = 0.5

@@ -17,9 +17,11 @@ from typing import Any
 import torch
 from lightning.pytorch.utilities import CombinedLoader
 from torch.utils.data import DataLoader, Dataset, Subset
+from torchvision.transforms import v2
 
 from marsvision.data import (
     ClassBalancedBatchSampler,
+    JointView,
     LabelDropped,
     MappedDataset,
     MultiView,
@@ -153,7 +155,7 @@ def build_pretraining_data(config: RunConfig) -> Dataset[Any]:
     else:
         images = LabelDropped(reader(cfg, cfg.train_split))
     views = simclr_view_transform(
-        cfg.image_size,
+        config.simclr.crop_size or cfg.image_size,
         channels=cfg.channels,
         strength=config.simclr.jitter_strength,
         crop_scale=(config.simclr.crop_scale_min, 1.0),
@@ -180,7 +182,7 @@ def build_classification_data(config: RunConfig) -> ClassificationData:
     cfg = config.data
     augment = semi_supervised_views(cfg.image_size, channels=cfg.channels)
     pool = reader(cfg, cfg.train_split)
-    augmented = reader(cfg, cfg.train_split, transform=lambda image, label: (augment(image), label))
+    augmented = reader(cfg, cfg.train_split, transform=JointView(v2.Identity(), augment))  # image-only augmentation
     splits = split_indices(cfg, pool, lambda: reader(cfg, cfg.eval_split))
     targets = [pool.targets[i] for i in splits.labeled]
     samples_per_class = [targets.count(c) for c in range(len(splits.class_names))]

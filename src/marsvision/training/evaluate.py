@@ -66,7 +66,9 @@ def evaluate_model(
             qualitative = run_dir / "qualitative"
             qualitative.mkdir(exist_ok=True)
             np.savez_compressed(
-                qualitative / f"{split}.npz", image=np.stack(panels["image"]), label=np.stack(panels["label"]),
+                qualitative / f"{split}.npz",
+                image=np.stack(panels["image"]),
+                label=np.stack(panels["label"]),
                 pred=np.stack(panels["pred"]),
             )
     return evaluation

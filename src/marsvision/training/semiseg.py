@@ -82,38 +82,40 @@ class SemiSegModule(SegmentationModule):
         self.memory_bank.push(embedding.detach(), labels_small)
         return loss
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        stage = self.stage_of_epoch(self.current_epoch)
+    def compute_losses(self, batch: dict[str, Any], stage: str) -> dict[str, torch.Tensor]:
+        """The stage's loss (``"loss"``) and its parts; pushes this batch's class means into the bank."""
         labeled = batch.get("labeled", batch)
         images, labels = labeled["image"], labeled["label"]
         outputs = self.model(images)  # logits (N, K, H, W), embedding (N, D, H/4, W/4)
+        threshold = self.config.semiseg.pseudo_label_threshold
         contrastive_labels = labels
         embeddings = outputs["embedding"]
-        log: dict[str, torch.Tensor] = {}
+        parts: dict[str, torch.Tensor] = {}
         if stage == "pseudo":
-            contrastive_labels, stats = pseudo_labels(
-                outputs["logits"], labels, self.config.semiseg.pseudo_label_threshold
-            )
-            log.update(stats)
+            contrastive_labels, stats = pseudo_labels(outputs["logits"], labels, threshold)
+            parts.update(stats)
             unlabeled = batch.get("unlabeled")
             if unlabeled is not None:
                 extra = self.model(unlabeled["image"])
                 hidden = torch.full_like(extra["logits"][:, 0], IGNORE_INDEX, dtype=torch.long)
-                extra_labels, _ = pseudo_labels(extra["logits"], hidden, self.config.semiseg.pseudo_label_threshold)
+                extra_labels, _ = pseudo_labels(extra["logits"], hidden, threshold)
                 embeddings = torch.cat([embeddings, extra["embedding"]])
                 contrastive_labels = torch.cat([contrastive_labels, extra_labels])
         contrastive = self.contrastive_loss(embeddings, contrastive_labels)
-        log["contrastive"] = contrastive.detach()
+        parts["contrastive"] = contrastive
         if stage == "contrastive":
-            loss = contrastive
-        else:
-            # The cross-entropy sees ground truth only: pseudo labels feed the contrastive loss and bank alone.
-            ce = F.cross_entropy(outputs["logits"], labels, ignore_index=IGNORE_INDEX)
-            log["ce"] = ce.detach()
-            loss = ce + self.config.semiseg.contrastive_weight * contrastive
-        batch_size = len(images)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=batch_size)
-        for name, value in log.items():
-            if not torch.isnan(value):
-                self.log(f"train/{name}", value, on_step=False, on_epoch=True, batch_size=batch_size)
-        return loss
+            parts["loss"] = contrastive
+            return parts
+        # The cross-entropy sees ground truth only: pseudo labels feed the contrastive loss and the bank alone.
+        parts["ce"] = F.cross_entropy(outputs["logits"], labels, ignore_index=IGNORE_INDEX)
+        parts["loss"] = parts["ce"] + self.config.semiseg.contrastive_weight * contrastive
+        return parts
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        parts = self.compute_losses(batch, self.stage_of_epoch(self.current_epoch))
+        batch_size = len(batch.get("labeled", batch)["image"])
+        self.log("train/loss", parts["loss"], on_step=True, on_epoch=True, prog_bar=True, batch_size=batch_size)
+        for name, value in parts.items():
+            if name != "loss" and not torch.isnan(value):
+                self.log(f"train/{name}", value.detach(), on_step=False, on_epoch=True, batch_size=batch_size)
+        return parts["loss"]

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from marsvision.cli import app
+
+COMMANDS = [
+    ["data", "synth"],
+    ["data", "inspect"],
+    ["pretrain"],
+    ["train"],
+    ["evaluate"],
+    ["predict"],
+    ["export"],
+    ["sweep"],
+    ["report"],
+    ["demo"],
+    ["recipes"],
+    ["model-info"],
+]
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_subcommand_explains_itself(command):
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    lines = [line.strip() for line in result.output.splitlines()]
+    usage = next(i for i, line in enumerate(lines) if line.startswith("Usage:"))
+    summary = []
+    for line in lines[usage + 1 :]:
+        if line.startswith("╭"):
+            break
+        summary.append(line)
+    assert len(" ".join(summary).strip()) > 15, f"no one-line explanation for {command}"
+
+
+def test_top_level_help_lists_every_command():
+    result = runner.invoke(app, ["--help"])
+    for command in {c[0] for c in COMMANDS}:
+        assert command in result.output
+
+
+def test_recipes_lists_each_with_a_line_and_as_json():
+    result = runner.invoke(app, ["recipes"])
+    lines = result.output.strip().splitlines()
+    assert any(line.startswith("finetune-ai4mars ") for line in lines)
+    listing = json.loads(runner.invoke(app, ["recipes", "--json"]).output)
+    assert "wang-seg-ai4mars" in listing and "wang-cls-msl" in listing
+    assert all(listing.values())
+
+
+def test_model_info_json_gives_the_paper_sizes():
+    result = runner.invoke(app, ["model-info", "r50_2x_sk1", "--classes", "6", "--json"])
+    info = json.loads(result.output)
+    assert (info["trainable_params"], info["bn_running_stats"], info["total_with_bn_stats"]) == (
+        171_046_784,
+        125_376,
+        171_172_160,
+    )
+
+
+def test_synth_then_inspect_round_trip_as_json(tmp_path: Path):
+    out = tmp_path / "synth"
+    result = runner.invoke(
+        app, ["data", "synth", str(out), "--kind", "ai4mars", "--num-images", "6", "--size", "32", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    json.loads(result.output)
+    info = json.loads(runner.invoke(app, ["data", "inspect", str(out), "--json"]).output)
+    assert info["format"] == "ai4mars"
+
+
+def test_errors_are_one_line_with_exit_code_2(tmp_path: Path):
+    command = [sys.executable, "-m", "marsvision.cli", "train", "-r", "finetune-ai4mars", "optim.lrr=1"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith("marsvision: error: unknown config key 'optim.lrr'")
+    assert "Traceback" not in done.stderr

@@ -1,0 +1,106 @@
+"""Tiny trained checkpoints (segmentation and classification), trained once per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from marsvision.data.synth import synthesize_msl_v1
+from marsvision.training.api import train
+from marsvision.training.config import load_config
+
+SEG_SIZE = 32
+SEG_CLASSES = ["soil", "bedrock", "sand", "big rock"]
+
+
+def write_band_folder(root: Path, count: int, size: int, seed: int) -> Path:
+    """A learnable paired folder: label = brightness band (0-3) of 8-px blocks, some pixels 255."""
+    rng = np.random.default_rng(seed)
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir(parents=True)
+    for i in range(count):
+        label = rng.integers(0, 4, size=(size // 8, size // 8)).repeat(8, 0).repeat(8, 1).astype(np.uint8)
+        image = (label * 60 + rng.integers(0, 20, size=label.shape)).astype(np.uint8)
+        label[rng.random(label.shape) < 0.1] = 255
+        stem = f"NLA_{397681000 + 1000 * i:09d}EDR_F0020000AUT_04096M1"
+        Image.fromarray(image, mode="L").save(root / "images" / f"{stem}.png")
+        Image.fromarray(label, mode="L").save(root / "labels" / f"{stem}.png")
+    return root
+
+
+def _checkpoint(result: dict) -> Path:
+    path = Path(result["run_dir"]) / "checkpoints" / "last.ckpt"
+    assert path.is_file()
+    return path
+
+
+COMMON = [
+    "optim.name=sgd",
+    "optim.lr=0.05",
+    "trainer.early_stopping_patience=null",
+    "trainer.progress_bar=false",
+    "trainer.device=cpu",
+]
+
+
+@pytest.fixture(scope="session")
+def seg_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_band_folder(tmp_path_factory.mktemp("seg") / "paired", count=12, size=SEG_SIZE, seed=0)
+
+
+@pytest.fixture(scope="session")
+def seg_checkpoint(seg_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    runs = tmp_path_factory.mktemp("seg-runs")
+    config = load_config(
+        None,
+        [
+            "name=seg",
+            "task=segmentation",
+            f"runs_root={runs}",
+            "data.dataset=paired-folder",
+            f"data.root={seg_data}",
+            f"data.image_size={SEG_SIZE}",
+            "data.batch_size=4",
+            "data.test_holdout=2",
+            "data.val_fraction=0.2",
+            "model.encoder=r18_0.25x_sk0",
+            "trainer.max_epochs=2",
+            *COMMON,
+        ],
+    )
+    return _checkpoint(train(config))
+
+
+@pytest.fixture(scope="session")
+def msl_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("msl") / "msl"
+    synthesize_msl_v1(root, num_images=48, size=32)
+    return root
+
+
+@pytest.fixture(scope="session")
+def cls_checkpoint(msl_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = msl_root
+    runs = tmp_path_factory.mktemp("cls-runs")
+    config = load_config(
+        None,
+        [
+            "name=cls",
+            "task=classification",
+            f"runs_root={runs}",
+            "data.dataset=msl-v1",
+            f"data.root={root}",
+            "data.image_size=32",
+            "data.channels=3",
+            "data.batch_size=8",
+            "data.eval_split=val",
+            "model.encoder=resnet18",
+            "classification.loss=ce",
+            "trainer.max_epochs=1",
+            *COMMON,
+        ],
+    )
+    return _checkpoint(train(config))
