@@ -266,7 +266,8 @@ def data_synth(
         kind, options["release"] = "ai4mars", "0.6"
     if kind not in synth.SYNTHESIZERS:
         raise ValueError(f"unknown --kind {kind!r}; choose one of {', '.join([*synth.SYNTHESIZERS, 'ai4mars-0.6'])}")
-    _emit(synth.SYNTHESIZERS[kind](out, **options), as_json)
+    writer: Any = synth.SYNTHESIZERS[kind]
+    _emit(writer(out, **options), as_json)
 
 
 @data_app.command("inspect")

@@ -1,4 +1,5 @@
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,15 @@ from torch.nn.parallel import DistributedDataParallel
 
 from marsvision.losses.distributed import gather_with_grad
 from marsvision.losses.nt_xent import NTXentLoss, nt_xent_loss
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """Tiny tensors gain nothing from more threads, and waiting OpenMP threads are slow on a busy machine."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 def _reference_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> float:

@@ -72,7 +72,8 @@ def group_stats(sweep: SweepLogs, metric: str, keys: Sequence[str]) -> dict[tupl
     return {k: mean_std(v) for k, v in groups.items()}
 
 
-def _as_fraction(value: Any) -> float | None:
+def as_fraction(value: Any) -> float | None:
+    """A swept fraction value as a float (``'5%'`` → 5.0), or None when it is not a number."""
     try:
         return float(str(value).rstrip("%"))
     except ValueError:
@@ -90,7 +91,7 @@ def fraction_series(sweep: SweepLogs, metric: str) -> list[Series]:
     if fkey is None or not any(metric in m for m in sweep.metrics):
         return []
     method_keys = [k for k in keys if k != fkey]
-    fractions = [_as_fraction(p.get(fkey)) for p in sweep.params]
+    fractions = [as_fraction(p.get(fkey)) for p in sweep.params]
     if any(f is None for f in fractions):
         return []
     percent = max(f for f in fractions if f is not None) > 1.0

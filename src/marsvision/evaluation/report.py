@@ -20,7 +20,14 @@ import numpy as np
 
 from marsvision.evaluation import plots
 from marsvision.evaluation._atomic import atomic_write_text
-from marsvision.evaluation.aggregate import fraction_series, group_stats, swept_keys
+from marsvision.evaluation.aggregate import (
+    as_fraction,
+    fraction_key,
+    fraction_series,
+    group_stats,
+    setting_label,
+    swept_keys,
+)
 from marsvision.evaluation.document import (
     Block,
     Figure,
@@ -31,6 +38,7 @@ from marsvision.evaluation.document import (
     render_html,
     render_markdown,
 )
+from marsvision.evaluation.plots import QualitativePanel
 from marsvision.evaluation.runlogs import (
     EvalResult,
     RunLogError,
@@ -41,6 +49,7 @@ from marsvision.evaluation.runlogs import (
     load_panel,
     load_run,
     load_sweep,
+    read_eval,
 )
 
 SCALAR_METRICS = ("acc", "macc", "facc", "miou", "top1")
@@ -306,6 +315,7 @@ def sweep_sections(sweep: SweepLogs, figdir: Path) -> list[Section]:
         )
     sections.append(rock)
 
+    sections.extend(_comparison_sections(sweep, keys, figdir))
     run_keys = [*keys, "seed"] if any("seed" in p for p in sweep.params) else keys
     table_metrics = [m for m in SCALAR_METRICS if m in metrics]
     rows = [
@@ -322,6 +332,62 @@ def sweep_sections(sweep: SweepLogs, figdir: Path) -> list[Section]:
     else:
         sections.append(Section("summary.json", [Pre(json.dumps(sweep.summary, indent=2))]))
     return sections
+
+
+def _comparison_sections(sweep: SweepLogs, keys: list[str], figdir: Path) -> list[Section]:
+    """Sweep figures that compare methods run by run: Figs 4-5 and 8-9.
+
+    Figs 4-5: confusion matrices per method at the smallest and largest fraction, summed over seeds.
+    Figs 8-9: the same test images predicted by each method at the smallest fraction.
+    """
+    fkey = fraction_key(keys)
+    if fkey is None:
+        return []
+    method_keys = [k for k in keys if k != fkey]
+    groups: dict[tuple[str, float], list[Path]] = {}
+    for params, run_dir in zip(sweep.params, sweep.run_dirs, strict=True):
+        fraction = as_fraction(params.get(fkey))
+        if run_dir is not None and fraction is not None and (run_dir / "eval.json").is_file():
+            groups.setdefault((setting_label(params, method_keys), fraction), []).append(run_dir)
+    if not groups:
+        return []
+    fractions = sorted({f for _, f in groups})
+    ends = sorted({fractions[0], fractions[-1]})
+    confusion = Section("Confusion matrices")
+    for (method, fraction), run_dirs in sorted(groups.items()):
+        if fraction not in ends:
+            continue
+        evaluations = [read_eval(d / "eval.json") for d in run_dirs]
+        total = np.sum([e.confusion_matrix for e in evaluations], axis=0)
+        name = f"confusion_{_slug(method)}_{fraction:g}.png"
+        path = plots.plot_confusion_matrix(
+            total, evaluations[0].class_names, figdir / name, title=f"{method}, {fraction:.0%} of labels"
+        )
+        confusion.blocks.append(
+            Figure(path, f"{method} at {fraction:.0%} of the labels, {len(run_dirs)} seed(s) summed (Figs 4-5).")
+        )
+    sections = [confusion]
+    smallest = {method: dirs[0] for (method, fraction), dirs in sorted(groups.items()) if fraction == fractions[0]}
+    panel_files = {m: sorted((d / "qualitative").glob("*.npz")) for m, d in smallest.items()}
+    if len(smallest) > 1 and all(panel_files.values()):
+        count = min(MAX_PANELS, *(len(files) for files in panel_files.values()))
+        panels = []
+        for index in range(count):
+            loaded = {m: load_panel(files[index]) for m, files in panel_files.items()}
+            first = next(iter(loaded.values()))
+            preds = {m: panel.preds["prediction"] for m, panel in loaded.items()}
+            panels.append(QualitativePanel(first.image, first.label, preds, title=first.title))
+        names = read_eval(next(iter(smallest.values())) / "eval.json").class_names
+        path = plots.plot_qualitative(panels, names, figdir / "qualitative_comparison.png")
+        caption = (
+            f"Image | ground truth | each method at {fractions[0]:.0%} of the labels, same test images (Figs 8-9)."
+        )
+        sections.append(Section("Qualitative comparison", [Figure(path, caption)]))
+    return sections
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text).strip("_") or "all"
 
 
 # ----------------------------------------------------------------------------------------------- entry

@@ -65,10 +65,6 @@ def evaluate_model(
         if panels["image"]:
             qualitative = run_dir / "qualitative"
             qualitative.mkdir(exist_ok=True)
-            np.savez_compressed(
-                qualitative / f"{split}.npz",
-                image=np.stack(panels["image"]),
-                label=np.stack(panels["label"]),
-                pred=np.stack(panels["pred"]),
-            )
+            for index, (image, label, pred) in enumerate(zip(*panels.values(), strict=True)):
+                np.savez_compressed(qualitative / f"{split}-{index}.npz", image=image, label=label, pred=pred)
     return evaluation
