@@ -160,7 +160,12 @@ def predict(
     onnx: Annotated[Path | None, typer.Option(help="Exported ONNX model instead of a checkpoint.")] = None,
     tta: Annotated[str | None, typer.Option(help="Test-time augmentation: flip.")] = None,
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 4,
-    tile: Annotated[int | None, typer.Option(help="Tile size for large images (default: training size).")] = None,
+    tile: Annotated[
+        int | None,
+        typer.Option(
+            help="Tile side in input pixels; windows are resized to the training size (default: resize whole)."
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Predict label maps (or classes) for images; skips unreadable files and lists them."""

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from marsvision.data.synth import synthesize_msl_v1
@@ -32,6 +32,15 @@ def write_band_folder(root: Path, count: int, size: int, seed: int) -> Path:
         Image.fromarray(image, mode="L").save(root / "images" / f"{stem}.png")
         Image.fromarray(label, mode="L").save(root / "labels" / f"{stem}.png")
     return root
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    """On a shared 2-core machine, OpenMP threads spin against other jobs: tiny convs become ~400× slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(autouse=True)

@@ -23,6 +23,9 @@ class LogitsNetwork(nn.Module):
         super().__init__()
         self.module = module
         self.dense = task in DENSE_TASKS
+        # Inference only: start in eval mode, so that exporters which restore the previous mode afterwards
+        # (torch.onnx.export does) never switch BatchNorm and dropout of the wrapped module to training.
+        self.eval()
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         net = getattr(self.module, "model", None)

@@ -124,6 +124,51 @@ def _load_model(checkpoint: Path | None, onnx: Path | None) -> Model:
     return load_checkpoint(checkpoint)
 
 
+Loaded = list[tuple[InputImage, np.ndarray]]
+
+
+def _load_chunk(chunk: Sequence[InputImage], spec: ModelSpec, failed: list[dict[str, str]]) -> Loaded:
+    """Decode the images of ``chunk``; an unreadable one is appended to ``failed`` and skipped."""
+    loaded: Loaded = []
+    for item in chunk:
+        try:
+            loaded.append((item, load_image(item.path, spec)))
+        except (DatasetError, OSError) as error:
+            failed.append({"path": str(item.path), "error": str(getattr(error, "problem", error))})
+    return loaded
+
+
+def _write_segmentation(
+    out: Path, predictor: Predictor, loaded: Loaded, table: CsvTable, failed: list[dict[str, str]]
+) -> int:
+    """Write label PNG, overlay and ``areas.csv`` row of each image; return how many were written."""
+    written = 0
+    spec = predictor.spec
+    labels = predictor.labels([array for _, array in loaded])
+    for (item, array), label in zip(loaded, labels, strict=True):
+        try:
+            write_label(out, item.key, label)
+            write_overlay(out, item.key, array, label, spec.class_names)
+        except OSError as error:  # a full disk or a bad name fails this image, not the run
+            failed.append({"path": str(item.path), "error": f"cannot write outputs ({error})"})
+            continue
+        shares = class_shares(label, spec.num_classes)
+        table.write([item.key, array.shape[1], array.shape[0], *map(float, shares)])
+        written += 1
+    return written
+
+
+def _write_classification(predictor: Predictor, loaded: Loaded, table: CsvTable, k: int) -> int:
+    """Write the top-``k`` classes and probabilities of each image to ``predictions.csv``."""
+    names = predictor.spec.class_names
+    for (item, _), probs in zip(loaded, predictor.classes([array for _, array in loaded]), strict=True):
+        row: list[object] = [item.key]
+        for class_id, probability in top_k(probs, k):
+            row += [names[class_id], probability]
+        table.write(row)
+    return len(loaded)
+
+
 def predict_paths(
     inputs: Sequence[str],
     *,
@@ -157,33 +202,13 @@ def predict_paths(
     progress = tqdm(total=len(images), desc="predict", unit="img", file=sys.stderr, disable=len(images) < 2)
     with CsvTable(table_path, header) as table:
         for first in range(0, len(images), batch_size):
-            loaded: list[tuple[InputImage, np.ndarray]] = []
-            for item in images[first : first + batch_size]:
-                try:
-                    loaded.append((item, load_image(item.path, spec)))
-                except (DatasetError, OSError) as error:
-                    failed.append({"path": str(item.path), "error": str(getattr(error, "problem", error))})
-            if loaded:
-                arrays = [array for _, array in loaded]
-                if spec.dense:
-                    for (item, array), label in zip(loaded, predictor.labels(arrays), strict=True):
-                        try:
-                            write_label(out, item.key, label)
-                            write_overlay(out, item.key, array, label, spec.class_names)
-                        except OSError as error:
-                            failed.append({"path": str(item.path), "error": f"cannot write outputs ({error})"})
-                            continue
-                        shares = class_shares(label, spec.num_classes)
-                        table.write([item.key, array.shape[1], array.shape[0], *map(float, shares)])
-                        written += 1
-                else:
-                    for (item, _), probs in zip(loaded, predictor.classes(arrays), strict=True):
-                        row: list[object] = [item.key]
-                        for class_id, probability in top_k(probs, k):
-                            row += [spec.class_names[class_id], probability]
-                        table.write(row)
-                        written += 1
-            progress.update(len(images[first : first + batch_size]))
+            chunk = images[first : first + batch_size]
+            loaded = _load_chunk(chunk, spec, failed)
+            if loaded and spec.dense:
+                written += _write_segmentation(out, predictor, loaded, table, failed)
+            elif loaded:
+                written += _write_classification(predictor, loaded, table, k)
+            progress.update(len(chunk))
     progress.close()
     return {
         "written": written,
@@ -194,5 +219,5 @@ def predict_paths(
         "class_names": list(spec.class_names),
         "backend": "onnx" if onnx is not None else "checkpoint",
         "tta": predictor.tta,
-        "tile": tile,
+        "tile": tile if spec.dense else None,  # classification predicts whole images: no tiling
     }

@@ -32,11 +32,23 @@ ENCODER_FILE = "encoder.pt"
 """The pretrained encoder a pretraining run leaves next to its checkpoints (``latest:<name>`` finds it)."""
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """A handler that writes to whatever ``sys.stderr`` is at emit time (test runners swap it)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        """Ignore the stream given at construction: the current ``sys.stderr`` is always used."""
+
+
 def send_logs_to_stderr() -> None:
-    """Route Lightning's and Python's logging to stderr so that stdout holds only a ``--json`` result."""
+    """Route Lightning's logging to stderr so that stdout holds only a ``--json`` result."""
     for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
         logger = logging.getLogger(name)
-        logger.handlers = [logging.StreamHandler(sys.stderr)]
+        logger.handlers = [_CurrentStderr()]
         logger.propagate = False
 
 

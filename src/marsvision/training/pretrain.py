@@ -42,5 +42,7 @@ class SimCLRModule(MarsvisionModule):
             temperature=self.config.simclr.temperature,
             gather_distributed=self.trainer.world_size > 1,
         )
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=view1.shape[0], sync_dist=True)
+        self.log(
+            "train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=view1.shape[0], sync_dist=True
+        )
         return loss
