@@ -101,7 +101,7 @@ def write_sweep(root: Path) -> Path:
             for seed in (0, 1):
                 name = f"{method}-f{fraction}-s{seed}"
                 quality = base + 0.05 * fraction + 0.01 * seed
-                write_run(root / name, quality=quality, seed=seed, with_qualitative=False, with_features=False)
+                write_run(root / name, quality=quality, seed=seed, with_qualitative=seed == 0, with_features=False)
                 rows.append(
                     {
                         "method": method,

@@ -97,8 +97,12 @@ def test_not_a_run_or_sweep(tmp_path):
 
 def test_sweep_report(sweep_report):
     sweep_dir, html_path, md_path = sweep_report
-    # label efficiency (acc), label efficiency (mIoU), big-rock recall
-    html = check_self_contained(html_path, md_path, 3)
+    # label efficiency (acc, mIoU), big-rock recall, 2 methods x {1 %, 100 %} confusion matrices, one comparison
+    html = check_self_contained(html_path, md_path, 8)
+    figures = sweep_dir / "figures"
+    for name in ("confusion_pretrained_0.01.png", "confusion_supervised_1.png", "qualitative_comparison.png"):
+        assert (figures / name).is_file(), name
+    assert "2 seed(s) summed" in html
     assert "pretrained" in html and "supervised" in html
     # pretrained at fraction 0.01: acc 0.9005 and 0.9105 -> mean 90.55, sample std 0.71
     assert "90.55 ± 0.71" in html

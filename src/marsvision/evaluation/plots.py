@@ -24,8 +24,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from marsvision.atomic import atomic_write_bytes
 from marsvision.data.classes import IGNORE_INDEX
-from marsvision.evaluation._atomic import atomic_write_bytes
 from marsvision.evaluation.metrics import ArrayLike, as_confusion, class_frequencies, row_normalized
 from marsvision.evaluation.palette import IGNORE_COLOR, colorize, generic_palette, palette_for
 

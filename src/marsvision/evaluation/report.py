@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from marsvision.atomic import atomic_write_text
 from marsvision.evaluation import plots
-from marsvision.evaluation._atomic import atomic_write_text
 from marsvision.evaluation.aggregate import (
     as_fraction,
     fraction_key,
@@ -375,7 +375,7 @@ def _comparison_sections(sweep: SweepLogs, keys: list[str], figdir: Path) -> lis
         for index in range(count):
             loaded = {m: load_panel(files[index]) for m, files in panel_files.items()}
             first = next(iter(loaded.values()))
-            preds = {m: panel.preds["prediction"] for m, panel in loaded.items()}
+            preds = {m: next(iter(panel.preds.values())) for m, panel in loaded.items()}  # each run predicts once
             panels.append(QualitativePanel(first.image, first.label, preds, title=first.title))
         names = read_eval(next(iter(smallest.values())) / "eval.json").class_names
         path = plots.plot_qualitative(panels, names, figdir / "qualitative_comparison.png")

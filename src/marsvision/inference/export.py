@@ -22,7 +22,7 @@ import onnx
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from marsvision.evaluation._atomic import atomic_write_bytes
+from marsvision.atomic import atomic_write_bytes
 from marsvision.inference.network import LogitsNetwork, load_checkpoint
 from marsvision.inference.onnx_runtime import load_onnx
 

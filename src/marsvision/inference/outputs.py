@@ -23,7 +23,7 @@ from types import TracebackType
 import numpy as np
 from PIL import Image, ImageDraw
 
-from marsvision.evaluation._atomic import atomic_write_bytes
+from marsvision.atomic import atomic_write_bytes
 from marsvision.evaluation.palette import colorize, palette_for
 
 LABEL_DIR = "labels"

@@ -3,34 +3,20 @@
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
+from marsvision.atomic import atomic_write_bytes
+
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """Write ``obj`` with ``torch.save`` to a temp file beside ``path``, fsync it, then rename it over ``path``.
-
-    A crash at any point leaves either the previous file or the complete new one, never a torn file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """``torch.save`` through a temp file and a rename: a crash leaves the previous file or the new one."""
     buffer = io.BytesIO()
     torch.save(obj, buffer)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(buffer.getbuffer())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def safe_torch_load(path: str | Path, map_location: Any = "cpu") -> Any:

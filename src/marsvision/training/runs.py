@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from marsvision.atomic import atomic_write_text
 from marsvision.training.config import RunConfig, to_dict
 
 METRICS_FILE = "metrics.jsonl"
@@ -23,17 +24,9 @@ META_FILE = "meta.json"
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temp file and rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write_json_atomic(path: Path, value: Any) -> None:
     """Atomically write ``value`` as indented JSON."""
-    write_text_atomic(path, json.dumps(value, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(path, json.dumps(value, indent=2, sort_keys=True) + "\n")
 
 
 def git_commit() -> str | None:
@@ -69,7 +62,7 @@ def create_run_dir(config: RunConfig, argv: list[str] | None = None) -> Path:
         suffix += 1
         run_dir = root / f"{config.name}-{stamp}-{suffix}"
     run_dir.mkdir(parents=True)
-    write_text_atomic(run_dir / CONFIG_FILE, yaml.safe_dump(to_dict(config), sort_keys=False))
+    atomic_write_text(run_dir / CONFIG_FILE, yaml.safe_dump(to_dict(config), sort_keys=False))
     meta = {
         "git_commit": git_commit(),
         "versions": environment_versions(),
@@ -100,4 +93,4 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
 def truncate_metrics(run_dir: Path, first_epoch_to_drop: int) -> None:
     """Drop records of epochs a resumed run will redo (written after the checkpoint it resumes from)."""
     kept = [r for r in read_metrics(run_dir) if r.get("epoch", -1) < first_epoch_to_drop or r.get("split") == "test"]
-    write_text_atomic(run_dir / METRICS_FILE, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
+    atomic_write_text(run_dir / METRICS_FILE, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))

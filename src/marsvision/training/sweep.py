@@ -11,6 +11,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from marsvision.atomic import atomic_write_text
 from marsvision.training import runs
 from marsvision.training.api import train
 from marsvision.training.config import load_config
@@ -67,7 +68,7 @@ def _write_results(out: Path, rows: list[dict[str, Any]], grid_keys: list[str]) 
             [*(row[k] for k in grid_keys), row["seed"], row["run_dir"], row["wall_time_s"]]
             + [metrics.get(n) for n in metric_names]
         )
-    runs.write_text_atomic(out / RESULTS_CSV, buffer.getvalue())
+    atomic_write_text(out / RESULTS_CSV, buffer.getvalue())
     summary = summarise(rows, grid_keys)
     runs.write_json_atomic(out / SUMMARY_JSON, summary)
     return summary
