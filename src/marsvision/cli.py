@@ -32,6 +32,10 @@ RunsRoot = Annotated[str | None, typer.Option(help="Folder that receives run dir
 
 
 def _emit(result: dict[str, Any], as_json: bool) -> None:
+    from marsvision.training.runs import global_rank
+
+    if global_rank() != 0:
+        return  # under DDP only the first process reports
     if as_json:
         sys.stdout.write(json.dumps(result, sort_keys=True) + "\n")
     else:

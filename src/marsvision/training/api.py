@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -139,6 +140,8 @@ def train(config: RunConfig | None, *, resume: Path | None = None, argv: list[st
         raise ValueError("train needs a config or a run to resume")
     else:
         run_dir = runs.create_run_dir(config, argv)
+        if config.trainer.devices > 1 or config.trainer.num_nodes > 1:
+            os.environ[runs.RUN_DIR_ENV] = str(run_dir)  # the ranks Lightning launches inherit the environment
     L.seed_everything(config.seed, workers=True, verbose=False)
     module, train_loaders, val_loader, held_out = build_module_and_loaders(config)
     trainer = build_trainer(
@@ -147,6 +150,7 @@ def train(config: RunConfig | None, *, resume: Path | None = None, argv: list[st
         has_validation=val_loader is not None,
         max_epochs=module.total_epochs(),
         stage_of_epoch=module.stage_of_epoch,
+        find_unused_parameters=module.find_unused_parameters,
     )
     trainer.fit(
         module,
@@ -155,6 +159,11 @@ def train(config: RunConfig | None, *, resume: Path | None = None, argv: list[st
         ckpt_path=str(checkpoint) if checkpoint else None,
         weights_only=True,
     )
+    if trainer.num_training_batches == 0:
+        raise ValueError(
+            f"{config.data.root}: no training batch — too few training images for batch size "
+            f"{config.data.batch_size} on {config.trainer.devices} device(s) (see data.label_fraction, data.batch_size)"
+        )
     result: dict[str, Any] = {"run_dir": str(run_dir), "task": config.task}
     best = run_dir / "checkpoints" / "best.ckpt"
     result["checkpoint"] = str(best if best.is_file() else run_dir / runs.LAST_CHECKPOINT)

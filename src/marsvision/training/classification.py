@@ -62,6 +62,8 @@ def mix_batch(images: torch.Tensor, mode: str, alpha: float) -> tuple[torch.Tens
 class ClassificationModule(MarsvisionModule):
     """Backbone B + linear H_cls, with MLP heads H_s and H_u used only by the contrastive losses."""
 
+    find_unused_parameters = True  # H_s and H_u sit idle under the losses that do not use them
+
     def __init__(self, config: RunConfig, class_names: list[str], samples_per_class: list[int] | None = None) -> None:
         super().__init__(config, class_names)
         self.save_hyperparameters({"samples_per_class": list(samples_per_class or [])})

@@ -31,6 +31,9 @@ class MarsvisionModule(L.LightningModule):
         config: RunConfig = from_dict(RunConfig, hparams["config"])
         return config
 
+    find_unused_parameters = False
+    """DDP must look for parameters a step leaves unused (a head that only some stages or losses train)."""
+
     def total_epochs(self) -> int | None:
         """Epochs the method runs for, when the method (not ``trainer.max_epochs``) decides it."""
         return None

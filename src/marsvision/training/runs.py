@@ -52,8 +52,35 @@ def environment_versions() -> dict[str, str]:
     return versions
 
 
+RUN_DIR_ENV = "MARSVISION_RUN_DIR"
+"""Set by the first process of a distributed run (or by the user for torchrun/SLURM) so every rank shares one run."""
+
+
+def global_rank() -> int:
+    """Rank of the current process from the launcher's environment (Lightning DDP, torchrun, SLURM); 0 alone."""
+    if "RANK" in os.environ:
+        return int(os.environ["RANK"])
+    if "SLURM_PROCID" in os.environ and "SLURM_NTASKS" in os.environ and int(os.environ["SLURM_NTASKS"]) > 1:
+        return int(os.environ["SLURM_PROCID"])
+    local = int(os.environ.get("LOCAL_RANK", 0))
+    nodes = int(os.environ.get("NODE_RANK", 0))
+    return nodes * int(os.environ.get("LOCAL_WORLD_SIZE", 1)) + local
+
+
 def create_run_dir(config: RunConfig, argv: list[str] | None = None) -> Path:
-    """Make ``<runs_root>/<name>-<timestamp>/`` with ``config.yaml`` and ``meta.json``; return its path."""
+    """Make ``<runs_root>/<name>-<timestamp>/`` with ``config.yaml`` and ``meta.json``; return its path.
+
+    Under DDP every rank calls this: the first process creates the folder and exports its path in
+    ``$MARSVISION_RUN_DIR``, which Lightning's launcher passes to the ranks it starts; with torchrun or SLURM
+    set ``MARSVISION_RUN_DIR`` yourself so that all ranks agree.
+    """
+    shared = os.environ.get(RUN_DIR_ENV)
+    if shared:
+        run_dir = Path(shared)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if global_rank() == 0 and not (run_dir / CONFIG_FILE).is_file():
+            _write_provenance(run_dir, config, argv)
+        return run_dir
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     root = Path(config.runs_root)
     run_dir = root / f"{config.name}-{stamp}"
@@ -62,6 +89,11 @@ def create_run_dir(config: RunConfig, argv: list[str] | None = None) -> Path:
         suffix += 1
         run_dir = root / f"{config.name}-{stamp}-{suffix}"
     run_dir.mkdir(parents=True)
+    _write_provenance(run_dir, config, argv)
+    return run_dir
+
+
+def _write_provenance(run_dir: Path, config: RunConfig, argv: list[str] | None) -> None:
     atomic_write_text(run_dir / CONFIG_FILE, yaml.safe_dump(to_dict(config), sort_keys=False))
     meta = {
         "git_commit": git_commit(),
@@ -71,7 +103,6 @@ def create_run_dir(config: RunConfig, argv: list[str] | None = None) -> Path:
         "started": dt.datetime.now().isoformat(timespec="seconds"),
     }
     write_json_atomic(run_dir / META_FILE, meta)
-    return run_dir
 
 
 def append_metrics(run_dir: Path, record: dict[str, Any]) -> None:

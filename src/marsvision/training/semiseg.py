@@ -58,6 +58,7 @@ class SemiSegModule(SegmentationModule):
     """DeepLabv3+ (shared encoder, H_seg and H_s decoders) + class memory bank, trained in three stages."""
 
     with_embedding = True
+    find_unused_parameters = True  # stage 1 trains B + H_s only; H_seg waits for stage 2
 
     def __init__(self, config: RunConfig, class_names: list[str]) -> None:
         super().__init__(config, class_names)

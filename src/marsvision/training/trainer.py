@@ -25,6 +25,7 @@ def build_trainer(
     extra_callbacks: list[L.Callback] | None = None,
     max_epochs: int | None = None,
     stage_of_epoch: Callable[[int], str] | None = None,
+    find_unused_parameters: bool = False,
 ) -> L.Trainer:
     """Lightning trainer with atomic checkpoints, per-epoch reseeding, JSON-lines and TensorBoard logs.
 
@@ -63,7 +64,7 @@ def build_trainer(
         accelerator=ACCELERATORS[cfg.device],
         devices=cfg.devices,
         num_nodes=cfg.num_nodes,
-        strategy="ddp" if distributed else "auto",
+        strategy=("ddp_find_unused_parameters_true" if find_unused_parameters else "ddp") if distributed else "auto",
         precision=cfg.precision,  # type: ignore[arg-type]
         max_epochs=max_epochs if max_epochs is not None else cfg.max_epochs,
         limit_train_batches=cfg.limit_train_batches,

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The real-data experiments behind docs/results/, in the order they were run (2 CPU cores, shared data in
+# $MARSVISION_SHARED_DATA). Each step writes its JSON summary next to the results it produced.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export MARSVISION_SHARED_DATA="${MARSVISION_SHARED_DATA:-$(realpath ../shared/data)}"
+mv=.venv/bin/marsvision
+quiet="trainer.progress_bar=false"
+step="${1:-all}"
+
+if [[ $step == all || $step == method-a ]]; then
+  # Method A: SimCLR on all 1,000 images (no labels), then 5/20/100 % of the remaining labels, pretrained vs random.
+  [[ -s docs/results/method-a/pretrain.json ]] || \
+    $mv pretrain -r simclr-ai4mars256-cpu runs_root=runs/method-a $quiet --json > docs/results/method-a/pretrain.json
+  $mv sweep -r label-fractions-ai4mars256-cpu --out runs/method-a/sweep $quiet --json > docs/results/method-a/sweep.json
+  $mv report runs/method-a/sweep --json > docs/results/method-a/report.json
+fi
+if [[ $step == all || $step == method-b-seg ]]; then
+  # Method B-seg: chronological 60/40 split by SCLK; supervised DeepLabv3+ baseline, then the Table 9 ablation.
+  $mv train -r wang-seg-ai4mars256-cpu task=segmentation trainer.max_epochs=16 name=wang-seg-supervised-cpu \
+    runs_root=runs/method-b-seg $quiet --json > docs/results/method-b-seg/supervised.json
+  $mv sweep -r wang-seg-ablation-cpu --out runs/method-b-seg/ablation $quiet --json > docs/results/method-b-seg/ablation.json
+  $mv report runs/method-b-seg/ablation --json > docs/results/method-b-seg/report.json
+fi
+if [[ $step == all || $step == method-b-cls ]]; then
+  # Method B-cls: MSL v1 train -> official val; CE baseline, ours, focal and class-balanced, 3 seeds each.
+  for loss in ce ours focal class-balanced; do
+    $mv sweep -r wang-cls-msl-cpu classification.loss=$loss name=cls-$loss --seeds 0,1,2 \
+      --out runs/method-b-cls/$loss $quiet --json > docs/results/method-b-cls/$loss.json
+  done
+fi
