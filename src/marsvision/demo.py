@@ -22,7 +22,7 @@ from marsvision.inference.predict import predict_paths
 from marsvision.training.api import train
 from marsvision.training.config import load_config
 from marsvision.training.data import SHARED_DATA_ENV, resolve_root
-from marsvision.training.sweep import run_sweep
+from marsvision.training.sweep import best_checkpoint, run_sweep
 
 SHARED_FOLDER = "{shared}/ai4mars-msl-256-train"
 
@@ -120,8 +120,9 @@ def run_demo(out: Path, *, quick: bool = False, data: str = "auto", show_table: 
         key=lambda row: row["metrics"].get("acc") or 0.0,
     )
     images = _sample_images(out, seg_data, use_shared)
-    predictions = predict_paths([str(p) for p in images], out=out / "predictions", checkpoint=Path(best["checkpoint"]))
-    onnx = export_onnx(Path(best["checkpoint"]), out / "model.onnx")
+    checkpoint = best_checkpoint(Path(sweep["sweep_dir"]), best)
+    predictions = predict_paths([str(p) for p in images], out=out / "predictions", checkpoint=checkpoint)
+    onnx = export_onnx(checkpoint, out / "model.onnx")
     _log("6/6 reports")
     reports = {
         "sweep": str(write_report(Path(sweep["sweep_dir"]))[0]),

@@ -52,7 +52,8 @@ sweep: {{grid: {{data.label_fraction: [0.5, 1.0]}}, seeds: [0]}}
     assert [r["data.label_fraction"] for r in rows] == [0.5, 1.0]
     assert all(0.0 <= r["metrics"]["acc"] <= 1.0 for r in rows)
     header = (out / "results.csv").read_text().splitlines()[0].split(",")
-    assert header[:3] == ["data.label_fraction", "seed", "run_dir"] and "acc" in header
+    assert header[:3] == ["data.label_fraction", "seed", "run_dir"] and "acc" in header and "wall_time_s" in header
+    assert all((out / r["run_dir"] / "eval.json").is_file() for r in rows)
     calls = []
     monkeypatch.setattr("marsvision.training.sweep.train", lambda *a, **k: calls.append(a))
     assert run_sweep(str(recipe), [], out=out)["runs"] == 2

@@ -175,7 +175,7 @@ def train(config: RunConfig | None, *, resume: Path | None = None, argv: list[st
         evaluation = evaluate_model(module, held_out["test"], config, held_out["class_names"], run_dir=run_dir)
         result["metrics"] = _headline(evaluation["metrics"])
     result["wall_time_s"] = round(time.perf_counter() - started, 1)
-    runs.write_json_atomic(run_dir / "summary.json", result)
+    runs.write_json_atomic(run_dir / runs.RESULT_FILE, result)
     return result
 
 

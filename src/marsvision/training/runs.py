@@ -19,6 +19,8 @@ from marsvision.training.config import RunConfig, to_dict
 
 METRICS_FILE = "metrics.jsonl"
 EVAL_FILE = "eval.json"
+RESULT_FILE = "result.json"
+"""What the training command returned (run dir, checkpoint, headline metrics, wall time)."""
 CONFIG_FILE = "config.yaml"
 META_FILE = "meta.json"
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"

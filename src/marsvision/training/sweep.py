@@ -61,17 +61,23 @@ def _write_results(out: Path, rows: list[dict[str, Any]], grid_keys: list[str]) 
     metric_names = sorted({n for r in rows for n, v in r["metrics"].items() if isinstance(v, (int, float))})
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow([*grid_keys, "seed", "run_dir", "wall_time_s", *metric_names])
+    writer.writerow([*grid_keys, "seed", "run_dir", *metric_names])
     for row in rows:
         metrics = row["metrics"]
         writer.writerow(
-            [*(row[k] for k in grid_keys), row["seed"], row["run_dir"], row["wall_time_s"]]
-            + [metrics.get(n) for n in metric_names]
+            [*(row[k] for k in grid_keys), row["seed"], row["run_dir"], *(metrics.get(n) for n in metric_names)]
         )
     atomic_write_text(out / RESULTS_CSV, buffer.getvalue())
     summary = summarise(rows, grid_keys)
     runs.write_json_atomic(out / SUMMARY_JSON, summary)
     return summary
+
+
+def best_checkpoint(sweep_dir: Path, row: dict[str, Any]) -> Path:
+    """The checkpoint a sweep row's run selected on validation (``best.ckpt``, else ``last.ckpt``)."""
+    checkpoints = sweep_dir / row["run_dir"] / "checkpoints"
+    best = checkpoints / "best.ckpt"
+    return best if best.is_file() else checkpoints / "last.ckpt"
 
 
 def run_sweep(
@@ -107,7 +113,10 @@ def run_sweep(
                 recipe, [*overrides, *point_overrides, f"seed={seed}", f"runs_root={out}", f"name={name}"]
             )
             result = train(config, argv=argv)
-            rows.append({**point, "seed": seed, **result})
+            run_dir = Path(result["run_dir"])
+            # run_dir relative to the sweep folder, so the sweep can be moved (and its report still finds the runs).
+            metrics = {**result["metrics"], "wall_time_s": result["wall_time_s"]}
+            rows.append({**point, "seed": seed, "run_dir": run_dir.name, "metrics": metrics})
             _write_results(out, rows, list(grid))
     summary = _write_results(out, rows, list(grid))
     return {"sweep_dir": str(out), "runs": len(rows), "summary": summary}
