@@ -93,9 +93,9 @@ def test_classification_export_and_onnx_predict(cls_checkpoint: Path, msl_root: 
     a = predict_paths(images, out=tmp_path / "t", checkpoint=cls_checkpoint)
     b = predict_paths(images, out=tmp_path / "o", onnx=tmp_path / "cls.onnx")
     assert a["written"] == b["written"] == 5
-    rows_a = [r.split(",")[1::2] for r in (tmp_path / "t" / "predictions.csv").read_text().splitlines()[1:]]
-    rows_b = [r.split(",")[1::2] for r in (tmp_path / "o" / "predictions.csv").read_text().splitlines()[1:]]
-    assert [r[0] for r in rows_a] == [r[0] for r in rows_b]  # same top-1 class names
+    rows_a = [r.split(",")[1:3] for r in (tmp_path / "t" / "predictions.csv").read_text().splitlines()[1:]]
+    rows_b = [r.split(",")[1:3] for r in (tmp_path / "o" / "predictions.csv").read_text().splitlines()[1:]]
+    assert rows_a == rows_b  # same top-1 class names and dataset ids (the ids travel in the ONNX metadata)
 
 
 ONNX_PATH_MODULES = (

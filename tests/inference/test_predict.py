@@ -135,14 +135,17 @@ def test_flip_tta_runs_and_stays_in_range(mixed_folder: Path, seg_checkpoint: Pa
 
 def test_classification_writes_top_k_with_descending_probabilities(cls_checkpoint: Path, msl_root: Path, tmp_path):
     images = sorted((msl_root / "calibrated").iterdir())
-    class_names = safe_torch_load(cls_checkpoint)["hyper_parameters"]["class_names"]
+    hparams = safe_torch_load(cls_checkpoint)["hyper_parameters"]
+    class_names, class_ids = hparams["class_names"], hparams["class_ids"]
+    assert class_ids == [i for i in range(25) if i != 22]  # MSL v1's official ids, 'sun' (22) unused
     result = predict_paths([str(p) for p in images[:6]], out=tmp_path / "c", checkpoint=cls_checkpoint, batch_size=4)
     assert result["failed"] == [] and result["written"] == 6 and result["task"] == "classification"
     assert not (tmp_path / "c" / "labels").exists()
     rows = read_csv(tmp_path / "c" / "predictions.csv")
-    assert rows[0] == ["image"] + [f"{kind}_{r}" for r in range(1, 6) for kind in ("class", "probability")]
+    assert rows[0] == ["image"] + [f"{kind}_{r}" for r in range(1, 6) for kind in ("class", "id", "probability")]
     for row in rows[1:]:
-        names, probs = row[1::2], [float(p) for p in row[2::2]]
+        names, ids, probs = row[1::3], [int(i) for i in row[2::3]], [float(p) for p in row[3::3]]
+        assert ids == [class_ids[class_names.index(name)] for name in names]
         assert len(names) == 5 and set(names) <= set(class_names) and len(set(names)) == 5
         assert probs == sorted(probs, reverse=True) and all(0.0 <= p <= 1.0 for p in probs)
         assert sum(probs) <= 1.0 + 1e-5

@@ -62,6 +62,7 @@ def load_checkpoint(checkpoint: Path, device: str | None = None) -> CheckpointMo
         config.data.image_size,
         config.data.preprocess,
         config.data.channels,
+        module.hparams.get("class_ids", ()),
     )
     target = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     network = LogitsNetwork(module, config.task).to(target).eval()

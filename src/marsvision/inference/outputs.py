@@ -7,7 +7,7 @@ Layout of the output folder::
     overlays/<key>.png   the input blended with the class colours, a legend band on the right
     areas.csv            segmentation: image, width, height, then the pixel share of each class (header =
                          class names, in class-id order)
-    predictions.csv      classification: image, then rank_i, class_i, probability_i for the top k classes
+    predictions.csv      classification: image, then class_i, id_i (the dataset's id), probability_i for the top k
 """
 
 from __future__ import annotations
@@ -95,10 +95,10 @@ def areas_header(class_names: Sequence[str]) -> list[str]:
 
 
 def predictions_header(k: int) -> list[str]:
-    """Return the ``predictions.csv`` header: image, then class and probability of ranks 1..k."""
+    """Return the ``predictions.csv`` header: image, then class name, dataset id and probability of ranks 1..k."""
     columns = ["image"]
     for rank in range(1, k + 1):
-        columns += [f"class_{rank}", f"probability_{rank}"]
+        columns += [f"class_{rank}", f"id_{rank}", f"probability_{rank}"]
     return columns
 
 

@@ -164,7 +164,7 @@ def _write_classification(predictor: Predictor, loaded: Loaded, table: CsvTable,
     for (item, _), probs in zip(loaded, predictor.classes([array for _, array in loaded]), strict=True):
         row: list[object] = [item.key]
         for class_id, probability in top_k(probs, k):
-            row += [names[class_id], probability]
+            row += [names[class_id], predictor.spec.class_id(class_id), probability]
         table.write(row)
     return len(loaded)
 

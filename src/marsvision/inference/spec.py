@@ -33,6 +33,8 @@ class ModelSpec:
     image_size: int
     preprocess: str
     channels: int
+    class_ids: tuple[int, ...] = ()
+    """The dataset's own id of each class index (e.g. MSL v1's 0-24 without 22); empty = the index itself."""
 
     def __post_init__(self) -> None:
         if self.task not in (*DENSE_TASKS, "classification"):
@@ -47,6 +49,10 @@ class ModelSpec:
         """Return whether the model predicts a label per pixel (else one class per image)."""
         return self.task in DENSE_TASKS
 
+    def class_id(self, index: int) -> int:
+        """Return the dataset's id of class ``index``."""
+        return self.class_ids[index] if self.class_ids else index
+
     @property
     def num_classes(self) -> int:
         """Return K, the number of classes."""
@@ -58,11 +64,17 @@ class ModelSpec:
 
     @classmethod
     def from_config(
-        cls, task: str, class_names: Sequence[str], image_size: int, preprocess: str, channels: int
+        cls,
+        task: str,
+        class_names: Sequence[str],
+        image_size: int,
+        preprocess: str,
+        channels: int,
+        class_ids: Sequence[int] = (),
     ) -> ModelSpec:
         """Build a spec from a run config's values; ``image_size`` is resolved like training resolves it."""
         size = Preprocessing(preprocess, image_size, channels).size or image_size
-        return cls(task, tuple(class_names), int(size), preprocess, int(channels))
+        return cls(task, tuple(class_names), int(size), preprocess, int(channels), tuple(class_ids))
 
     def to_metadata(self) -> dict[str, str]:
         """Return the ONNX ``metadata_props`` entries (all values are strings, as ONNX requires)."""
@@ -73,6 +85,7 @@ class ModelSpec:
             "marsvision.image_size": str(self.image_size),
             "marsvision.preprocess": self.preprocess,
             "marsvision.channels": str(self.channels),
+            "marsvision.class_ids": json.dumps([self.class_id(i) for i in range(self.num_classes)]),
         }
 
     @classmethod
@@ -87,4 +100,5 @@ class ModelSpec:
             image_size=int(props["marsvision.image_size"]),
             preprocess=props["marsvision.preprocess"],
             channels=int(props["marsvision.channels"]),
+            class_ids=tuple(json.loads(props.get("marsvision.class_ids", "[]"))),
         )

@@ -117,7 +117,9 @@ def build_module_and_loaders(config: RunConfig) -> tuple[MarsvisionModule, Any, 
         return SemiSegModule(config, seg.class_names), loaders, val_loader, held_out
     if config.task == "classification":
         cls = build_classification_data(config)
-        module = ClassificationModule(config, cls.class_names, samples_per_class=cls.samples_per_class)
+        module = ClassificationModule(
+            config, cls.class_names, samples_per_class=cls.samples_per_class, class_ids=cls.class_ids
+        )
         val_loader = make_loader(cls.val, data_cfg, batch_size=data_cfg.batch_size) if cls.val else None
         held_out = {"test": cls.test, "class_names": cls.class_names}
         return module, cls.train_loaders, val_loader, held_out
@@ -211,7 +213,9 @@ def load_module(checkpoint: Path) -> tuple[MarsvisionModule, RunConfig]:
     elif config.task == "semiseg":
         module = SemiSegModule(config, class_names)
     else:
-        module = ClassificationModule(config, class_names, samples_per_class=hparams.get("samples_per_class"))
+        module = ClassificationModule(
+            config, class_names, samples_per_class=hparams.get("samples_per_class"), class_ids=hparams.get("class_ids")
+        )
     module.load_state_dict(state["state_dict"])
     module.eval()
     return module, config

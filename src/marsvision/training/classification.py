@@ -64,8 +64,14 @@ class ClassificationModule(MarsvisionModule):
 
     find_unused_parameters = True  # H_s and H_u sit idle under the losses that do not use them
 
-    def __init__(self, config: RunConfig, class_names: list[str], samples_per_class: list[int] | None = None) -> None:
-        super().__init__(config, class_names)
+    def __init__(
+        self,
+        config: RunConfig,
+        class_names: list[str],
+        samples_per_class: list[int] | None = None,
+        class_ids: list[int] | None = None,
+    ) -> None:
+        super().__init__(config, class_names, class_ids)
         self.save_hyperparameters({"samples_per_class": list(samples_per_class or [])})
         self.num_classes = len(class_names)
         encoder = create_encoder(config.model.encoder, in_channels=config.data.channels)

@@ -169,6 +169,7 @@ class ClassificationData:
     """Datasets and the combined per-step loaders of a classification run."""
 
     class_names: list[str]
+    class_ids: list[int]
     samples_per_class: list[int]
     train_loaders: CombinedLoader
     val: Dataset[Any] | None
@@ -229,6 +230,7 @@ def build_classification_data(config: RunConfig) -> ClassificationData:
         )
     return ClassificationData(
         class_names=splits.class_names,
+        class_ids=list(getattr(pool, "class_ids", range(len(splits.class_names)))),
         samples_per_class=samples_per_class,
         train_loaders=CombinedLoader(loaders, mode="min_size"),
         val=Subset(pool, splits.val) if splits.val else None,

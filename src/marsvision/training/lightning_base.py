@@ -20,10 +20,15 @@ class MarsvisionModule(L.LightningModule):
     ``optim.backbone_lr`` and ``optim.lr`` respectively, with the step-wise schedule from ``schedules.py``.
     """
 
-    def __init__(self, config: RunConfig, class_names: list[str] | None = None) -> None:
+    def __init__(
+        self, config: RunConfig, class_names: list[str] | None = None, class_ids: list[int] | None = None
+    ) -> None:
         super().__init__()
         self.config = config
-        self.save_hyperparameters({"config": to_dict(config), "class_names": list(class_names or [])})
+        names = list(class_names or [])
+        # class_ids: the dataset's own id of each class index (MSL v1 skips 22 'sun'), so predictions map back.
+        ids = list(class_ids) if class_ids is not None else list(range(len(names)))
+        self.save_hyperparameters({"config": to_dict(config), "class_names": names, "class_ids": ids})
 
     @classmethod
     def config_from_hparams(cls, hparams: dict[str, Any]) -> RunConfig:
