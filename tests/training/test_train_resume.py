@@ -107,3 +107,12 @@ def test_resume_reproduces_the_uninterrupted_run(paired_folder: Path, tmp_path: 
     state_after = safe_torch_load(interrupted / "checkpoints" / "last.ckpt")
     assert state_after["epoch"] == 2 and state_after["global_step"] > state_before["global_step"]
     assert state_after["lr_schedulers"][0]["last_epoch"] == state_after["global_step"]
+
+
+def test_channels_last_changes_the_layout_not_the_numbers(paired_folder: Path, tmp_path: Path):
+    losses = {}
+    for layout in ("false", "true"):
+        config = tiny_config(paired_folder, tmp_path / layout, epochs=1)
+        config.trainer.channels_last = layout == "true"
+        losses[layout] = train_losses(Path(train(config)["run_dir"]))
+    assert losses["true"] == pytest.approx(losses["false"], rel=1e-4)

@@ -18,6 +18,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 import yaml
 
 Task = Literal["pretrain", "segmentation", "semiseg", "classification"]
+SegBaselineMethod = Literal["none", "cutout", "cutmix", "classmix", "mean-teacher", "reco"]
 
 
 @dataclass
@@ -107,6 +108,8 @@ class TrainerConfig:
     log_every_n_steps: int = 10
     limit_train_batches: float = 1.0
     progress_bar: bool = True
+    channels_last: bool = False
+    """NHWC memory layout for weights and image batches: faster convolutions with bf16 on recent GPUs."""
 
 
 @dataclass
@@ -133,6 +136,38 @@ class SemiSegConfig:
     pseudo_label_threshold: float = 0.9
     stage_epochs: list[int] = field(default_factory=lambda: [60, 60, 60])
     """Epochs of stage 1 (L_s alone), stage 2 (CE + λ L_s) and stage 3 (+ online pseudo labels)."""
+
+
+@dataclass
+class SegBaselineConfig:
+    """Method B-seg Table 8 baselines on the supervised DeepLabv3+ trainer (``task=segmentation``, seg_baselines.py).
+
+    Every method but ``none`` keeps an EMA teacher of the network and adds a loss on the unlabeled stream.
+    """
+
+    method: SegBaselineMethod = "none"
+    """none (cross-entropy only) | cutout | cutmix | classmix (student on mixed unlabeled images against the
+    teacher's mixed pseudo labels) | mean-teacher (softmax consistency) | reco (classmix + regional contrast)."""
+    ema_decay: float = 0.99
+    """Teacher θ' ← α θ' + (1 − α) θ after each step, with α = min(1 − 1/(step + 1), ema_decay)."""
+    unsupervised_weight: float = 1.0
+    """Weight of the unlabeled-stream loss (pseudo-label cross-entropy, or the Mean Teacher consistency)."""
+    rampup_epochs: float = 0.0
+    """Sigmoid ramp-up exp(−5 (1 − t)²) of ``unsupervised_weight`` over these epochs (Mean Teacher); 0 = none."""
+    pseudo_label_threshold: float = 0.97
+    """Teacher confidence a pseudo-labeled pixel needs to count (ReCo's strong threshold); hard ReCo queries lie below."""
+    cutout_ratio: float = 0.5
+    """CutOut box side as a fraction of the image side (the box covers ratio² of the image)."""
+    cutmix_area: float = 0.5
+    """Share of the image covered by the CutMix box (French et al. 2020: one half)."""
+    reco_weight: float = 1.0
+    reco_temperature: float = 0.5
+    reco_num_queries: int = 256
+    """Queries per class present in the batch."""
+    reco_num_negatives: int = 512
+    """Negative keys per query."""
+    reco_weak_threshold: float = 0.7
+    """Teacher confidence an unlabeled pixel needs to take part in the regional contrast."""
 
 
 @dataclass
@@ -175,6 +210,7 @@ class RunConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     simclr: SimCLRConfig = field(default_factory=SimCLRConfig)
     semiseg: SemiSegConfig = field(default_factory=SemiSegConfig)
+    segbaseline: SegBaselineConfig = field(default_factory=SegBaselineConfig)
     classification: ClassificationConfig = field(default_factory=ClassificationConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
 

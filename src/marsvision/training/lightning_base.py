@@ -5,12 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 import lightning as L
+from lightning.fabric.utilities.apply_func import apply_to_collection
 import torch
 from torch import nn
 
 from marsvision.training.config import RunConfig, from_dict, to_dict
 from marsvision.training.optim import build_optimizer
 from marsvision.training.schedules import lr_multiplier
+
+
+def _channels_last(tensor: torch.Tensor) -> torch.Tensor:
+    """Image batches (4-D floating point) in NHWC layout; labels and everything else unchanged."""
+    if tensor.ndim == 4 and tensor.is_floating_point():
+        return tensor.contiguous(memory_format=torch.channels_last)
+    return tensor
 
 
 class MarsvisionModule(L.LightningModule):
@@ -50,6 +58,15 @@ class MarsvisionModule(L.LightningModule):
     def backbone_modules(self) -> list[nn.Module]:
         """Modules trained at ``optim.backbone_lr`` (the encoder); every other parameter uses ``optim.lr``."""
         return []
+
+    def on_fit_start(self) -> None:
+        if self.config.trainer.channels_last:
+            self.to(memory_format=torch.channels_last)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        if not self.config.trainer.channels_last:
+            return batch
+        return apply_to_collection(batch, torch.Tensor, _channels_last)
 
     def configure_optimizers(self) -> Any:
         backbone = [p for module in self.backbone_modules() for p in module.parameters()]
