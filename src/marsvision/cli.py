@@ -88,36 +88,38 @@ def _run_training(
     _emit(result, as_json)
 
 
-@app.command()
-def pretrain(
-    recipe: Recipe = "simclr-ai4mars",
-    overrides: Overrides = None,
-    resume: Annotated[Path | None, typer.Option(help="Run directory (or checkpoint) to continue.")] = None,
-    device: Device = None,
-    devices: Devices = None,
-    precision: Precision = None,
-    runs_root: RunsRoot = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Contrastive (SimCLR) pretraining of an encoder on unlabeled images."""
-    extra = _trainer_overrides(overrides, device, devices, precision, runs_root)
-    _run_training("pretrain", recipe, extra, resume, as_json)
+Resume = Annotated[Path | None, typer.Option(help="Run directory (or checkpoint) to continue.")]
 
 
-@app.command()
-def train(
-    recipe: Recipe = "finetune-ai4mars",
-    overrides: Overrides = None,
-    resume: Annotated[Path | None, typer.Option(help="Run directory (or checkpoint) to continue.")] = None,
-    device: Device = None,
-    devices: Devices = None,
-    precision: Precision = None,
-    runs_root: RunsRoot = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Train a segmentation or classification model from a recipe, then evaluate it on the test split."""
-    extra = _trainer_overrides(overrides, device, devices, precision, runs_root)
-    _run_training(None, recipe, extra, resume, as_json)
+def _training_command(name: str, task: str | None, default_recipe: str, summary: str) -> None:
+    """Register a command that trains from a recipe: ``pretrain`` and ``train`` differ only in task and default."""
+
+    def command(
+        recipe: Recipe = default_recipe,
+        overrides: Overrides = None,
+        resume: Resume = None,
+        device: Device = None,
+        devices: Devices = None,
+        precision: Precision = None,
+        runs_root: RunsRoot = None,
+        as_json: JsonFlag = False,
+    ) -> None:
+        extra = _trainer_overrides(overrides, device, devices, precision, runs_root)
+        _run_training(task, recipe, extra, resume, as_json)
+
+    command.__doc__ = summary
+    app.command(name)(command)
+
+
+_training_command(
+    "pretrain", "pretrain", "simclr-ai4mars", "Contrastive (SimCLR) pretraining of an encoder on unlabeled images."
+)
+_training_command(
+    "train",
+    None,
+    "finetune-ai4mars",
+    "Train a segmentation or classification model from a recipe, then evaluate it on the test split.",
+)
 
 
 @app.command()
@@ -203,13 +205,24 @@ def export(
 
 @app.command()
 def report(
-    target: Annotated[Path, typer.Argument(help="Run or sweep directory.")],
+    targets: Annotated[list[Path], typer.Argument(help="Run or sweep directory (several runs with --compare).")],
+    compare: Annotated[
+        bool, typer.Option("--compare", help="One t-SNE figure of the runs' features side by side (Fig. 12).")
+    ] = False,
+    out: Annotated[Path | None, typer.Option(help="With --compare: the PNG to write.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Write a self-contained HTML page and a Markdown summary of a run or sweep from its logs."""
-    from marsvision.evaluation.report import write_report
+    from marsvision.evaluation.report import write_report, write_tsne_comparison
 
-    html_path, md_path = write_report(target)
+    if compare:
+        if len(targets) < 2:
+            raise typer.BadParameter("--compare needs at least two run directories")
+        _emit({"tsne": str(write_tsne_comparison(targets, out))}, as_json)
+        return
+    if len(targets) != 1:
+        raise typer.BadParameter("give one run or sweep directory, or several runs with --compare")
+    html_path, md_path = write_report(targets[0])
     _emit({"html": str(html_path), "markdown": str(md_path)}, as_json)
 
 

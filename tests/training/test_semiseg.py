@@ -75,11 +75,11 @@ def test_pseudo_labels_never_reach_the_cross_entropy():
 def test_stage_one_trains_the_contrastive_loss_alone_and_fills_the_bank():
     module = tiny_module(threshold=0.9)
     batch = batch_with_gaps()
-    assert not module.memory_bank.valid().any()
+    assert not module.contrastive.bank.valid().any()
     first = module.compute_losses(batch, "contrastive")
     assert "ce" not in first and first["loss"].item() == 0.0  # empty bank: no prototype to contrast with yet
     present = torch.unique(batch["labeled"]["label"])
     present = present[present != IGNORE_INDEX]
-    assert module.memory_bank.valid().nonzero().flatten().tolist() == present.tolist()
+    assert module.contrastive.bank.valid().nonzero().flatten().tolist() == present.tolist()
     second = module.compute_losses(batch, "contrastive")
     assert second["loss"].item() > 0.0 and second["loss"].requires_grad

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import lightning as L
-from lightning.fabric.utilities.apply_func import apply_to_collection
 import torch
+from lightning.fabric.utilities.apply_func import apply_to_collection
 from torch import nn
 
 from marsvision.training.config import RunConfig, from_dict, to_dict

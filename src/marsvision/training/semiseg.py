@@ -13,8 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from marsvision.data.classes import IGNORE_INDEX
-from marsvision.losses.elementwise_contrastive import downsample_labels, elementwise_contrastive_loss
-from marsvision.losses.memory_bank import ClassMemoryBank
+from marsvision.losses.elementwise_contrastive import ElementwiseContrastiveLoss
 from marsvision.training.config import RunConfig
 from marsvision.training.segmentation import SegmentationModule
 
@@ -62,26 +61,18 @@ class SemiSegModule(SegmentationModule):
 
     def __init__(self, config: RunConfig, class_names: list[str]) -> None:
         super().__init__(config, class_names)
-        self.memory_bank = ClassMemoryBank(self.num_classes, config.semiseg.embedding_dim, config.semiseg.queue_len)
+        semi = config.semiseg
+        # Loss against the class memory bank's prototypes, then push this batch's class means (eq. 7); the bank
+        # is a buffer of this module, so checkpoints carry it and --resume restores it.
+        self.contrastive = ElementwiseContrastiveLoss(
+            self.num_classes, semi.embedding_dim, semi.queue_len, semi.temperature
+        )
 
     def total_epochs(self) -> int | None:
         return sum(self.config.semiseg.stage_epochs)
 
     def stage_of_epoch(self, epoch: int) -> str:
         return stage_of_epoch(epoch, self.config.semiseg.stage_epochs)
-
-    def contrastive_loss(self, embedding: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """L_s against the bank's current prototypes, then push this batch's class means (eq. 7)."""
-        labels_small = downsample_labels(labels, (embedding.shape[-2], embedding.shape[-1]))  # (N, h, w)
-        loss = elementwise_contrastive_loss(
-            embedding,
-            labels_small,
-            self.memory_bank.prototypes(),
-            self.memory_bank.valid(),
-            temperature=self.config.semiseg.temperature,
-        )
-        self.memory_bank.push(embedding.detach(), labels_small)
-        return loss
 
     def compute_losses(self, batch: dict[str, Any], stage: str) -> dict[str, torch.Tensor]:
         """The stage's loss (``"loss"``) and its parts; pushes this batch's class means into the bank."""
@@ -102,7 +93,7 @@ class SemiSegModule(SegmentationModule):
                 extra_labels, _ = pseudo_labels(extra["logits"], hidden, threshold)
                 embeddings = torch.cat([embeddings, extra["embedding"]])
                 contrastive_labels = torch.cat([contrastive_labels, extra_labels])
-        contrastive = self.contrastive_loss(embeddings, contrastive_labels)
+        contrastive = self.contrastive(embeddings, contrastive_labels)
         parts["contrastive"] = contrastive
         if stage == "contrastive":
             parts["loss"] = contrastive
