@@ -423,3 +423,29 @@ def write_report(path: str | Path) -> tuple[Path, Path]:
     html_path = atomic_write_text(root / "report.html", render_html(title, sections))
     md_path = atomic_write_text(root / "report.md", render_markdown(title, sections, root))
     return html_path, md_path
+
+
+def write_tsne_comparison(run_dirs: Sequence[str | Path], path: str | Path | None = None) -> Path:
+    """One t-SNE figure with a panel per run, side by side (B-seg Fig. 12: baseline vs ours).
+
+    Each run's ``features.npz`` supplies its panel, named after the run folder (``<folder>/<set>`` for a file
+    holding named sets); class names come from the first run with an ``eval.json``. The figure goes to
+    ``path``, by default ``figures/tsne_comparison.png`` of the first run.
+
+    Raises:
+        RunLogError: a folder is not a run, or has no (or a malformed) ``features.npz``.
+        ValueError: fewer than two runs.
+    """
+    if len(run_dirs) < 2:
+        raise ValueError(f"a t-SNE comparison needs at least two runs, got {len(run_dirs)}")
+    runs = [load_run(Path(d)) for d in run_dirs]
+    sets: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for run in runs:
+        if run.features is None:
+            raise RunLogError(run.path / "features.npz", "required file is missing (evaluate the run again)")
+        for name, arrays in load_features(run.features, run.name).items():
+            sets[name if name == run.name else f"{run.name}/{name}"] = arrays
+    labels = [np.asarray(lab) for _, lab in sets.values()]
+    named = next((run for run in runs if run.evaluation is not None), runs[0])
+    out = Path(path) if path is not None else runs[0].path / "figures" / "tsne_comparison.png"
+    return plots.plot_tsne(sets, _class_names(named, labels), out, max_points=TSNE_POINTS)

@@ -78,6 +78,7 @@ def build_module_and_loaders(config: RunConfig) -> tuple[MarsvisionModule, Any, 
     """The Lightning module of ``config.task`` with its train and validation loaders and held-out data."""
     from marsvision.training.classification import ClassificationModule
     from marsvision.training.pretrain import SimCLRModule
+    from marsvision.training.seg_baselines import SegBaselineModule
     from marsvision.training.segmentation import SegmentationModule
     from marsvision.training.semiseg import SemiSegModule
 
@@ -104,7 +105,7 @@ def build_module_and_loaders(config: RunConfig) -> tuple[MarsvisionModule, Any, 
         )
         val_loader = make_loader(seg.val, data_cfg, batch_size=data_cfg.batch_size) if seg.val else None
         held_out = {"test": seg.test, "class_names": seg.class_names}
-        if config.task == "segmentation":
+        if config.task == "segmentation" and config.segbaseline.method == "none":
             return SegmentationModule(config, seg.class_names), train_loader, val_loader, held_out
         unlabeled_loader = cycling_loader(
             seg.unlabeled,
@@ -114,7 +115,8 @@ def build_module_and_loaders(config: RunConfig) -> tuple[MarsvisionModule, Any, 
             seed=config.seed + 2,
         )
         loaders = CombinedLoader({"labeled": train_loader, "unlabeled": unlabeled_loader}, mode="min_size")
-        return SemiSegModule(config, seg.class_names), loaders, val_loader, held_out
+        method = SemiSegModule if config.task == "semiseg" else SegBaselineModule  # the Table 8 baselines
+        return method(config, seg.class_names), loaders, val_loader, held_out
     if config.task == "classification":
         cls = build_classification_data(config)
         module = ClassificationModule(
@@ -198,6 +200,7 @@ def load_module(checkpoint: Path) -> tuple[MarsvisionModule, RunConfig]:
     """Rebuild a trained module from its checkpoint alone (config and class names travel inside)."""
     from marsvision.training.classification import ClassificationModule
     from marsvision.training.pretrain import SimCLRModule
+    from marsvision.training.seg_baselines import SegBaselineModule
     from marsvision.training.segmentation import SegmentationModule
     from marsvision.training.semiseg import SemiSegModule
 
@@ -208,8 +211,10 @@ def load_module(checkpoint: Path) -> tuple[MarsvisionModule, RunConfig]:
     module: MarsvisionModule
     if config.task == "pretrain":
         module = SimCLRModule(config)
-    elif config.task == "segmentation":
+    elif config.task == "segmentation" and config.segbaseline.method == "none":
         module = SegmentationModule(config, class_names)
+    elif config.task == "segmentation":
+        module = SegBaselineModule(config, class_names)
     elif config.task == "semiseg":
         module = SemiSegModule(config, class_names)
     else:

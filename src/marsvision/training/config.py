@@ -155,7 +155,8 @@ class SegBaselineConfig:
     rampup_epochs: float = 0.0
     """Sigmoid ramp-up exp(−5 (1 − t)²) of ``unsupervised_weight`` over these epochs (Mean Teacher); 0 = none."""
     pseudo_label_threshold: float = 0.97
-    """Teacher confidence a pseudo-labeled pixel needs to count (ReCo's strong threshold); hard ReCo queries lie below."""
+    """Teacher confidence a pseudo-labeled pixel needs to count (ReCo's strong threshold); ReCo's hard queries
+    lie below it."""
     cutout_ratio: float = 0.5
     """CutOut box side as a fraction of the image side (the box covers ratio² of the image)."""
     cutmix_area: float = 0.5

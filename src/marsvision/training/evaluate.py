@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
+from marsvision.data.classes import IGNORE_INDEX
 from marsvision.evaluation.confusion import ConfusionMatrix
 from marsvision.evaluation.metrics import classification_metrics, segmentation_metrics
+from marsvision.losses.elementwise_contrastive import downsample_labels
 from marsvision.training import runs
 from marsvision.training.config import RunConfig
 from marsvision.training.data import make_loader
@@ -17,6 +21,77 @@ from marsvision.training.lightning_base import MarsvisionModule
 
 QUALITATIVE_IMAGES = 4
 """Images whose prediction is kept for the report's qualitative panels (Figs. 8-9, 13)."""
+FEATURE_PIXELS = 2000
+"""Labeled test pixels whose decoder features go to ``features.npz`` for the t-SNE figure (B-seg Fig. 12)."""
+FEATURES_FILE = "features.npz"
+
+
+class PixelFeatureSample:
+    """A uniform sample, fixed by ``seed``, of at most ``limit`` labeled locations and their features.
+
+    Every location of every batch draws a random key from a seeded generator and the ``limit`` smallest keys
+    are kept, so the sample does not depend on how the test set is cut into batches.
+    """
+
+    def __init__(self, limit: int = FEATURE_PIXELS, seed: int = 0) -> None:
+        self.limit = limit
+        self.generator = torch.Generator().manual_seed(seed)
+        self.keys = torch.zeros(0)
+        self.features: torch.Tensor | None = None
+        self.labels = torch.zeros(0, dtype=torch.long)
+
+    def add(self, features: torch.Tensor, labels: torch.Tensor) -> None:
+        """Offer (N, D, h, w) features with their (N, H, W) labels (downsampled nearest to h × w)."""
+        d, h, w = features.shape[1:]
+        small = downsample_labels(labels.cpu(), (h, w)).reshape(-1).long()  # (N·h·w,)
+        keys = torch.rand(len(small), generator=self.generator)
+        labeled = torch.nonzero(small != IGNORE_INDEX).flatten()
+        order = torch.argsort(torch.cat([self.keys, keys[labeled]]))[: self.limit]
+        kept, new = order[order < len(self.keys)], labeled[order[order >= len(self.keys)] - len(self.keys)]
+        # only the newly kept locations leave the device
+        flat = features.detach().permute(0, 2, 3, 1).reshape(-1, d)[new.to(features.device)].float().cpu()
+        previous = self.features if self.features is not None else flat[:0]
+        merged_keys = torch.cat([self.keys[kept], keys[new]])
+        by_key = torch.argsort(merged_keys)  # rows in key order: the same arrays however the batches fall
+        self.keys = merged_keys[by_key]
+        self.features = torch.cat([previous[kept], flat])[by_key]
+        self.labels = torch.cat([self.labels[kept], small[new]])[by_key]
+
+    def arrays(self) -> dict[str, np.ndarray] | None:
+        """``{"features": (n, D) float32, "labels": (n,) int64}``, or None when no labeled location was seen."""
+        if self.features is None or len(self.labels) == 0:
+            return None
+        return {"features": self.features.numpy(), "labels": self.labels.numpy()}
+
+
+def feature_capture(module: MarsvisionModule) -> tuple[list[torch.Tensor], Callable[[], None]] | None:
+    """Hook the per-pixel decoder features of a segmentation module: a list each forward pass appends to.
+
+    The H_s embedding when the network returns one (semi-supervised DeepLabv3+, ReCo), else the input of the
+    final 1×1 classifier (``seg_head`` of DeepLabv3+, ``head.classifier`` of the atrous head); None when the
+    network has neither. Returns the list and the function that removes the hook.
+    """
+    network = getattr(module, "model", None)
+    if not isinstance(network, nn.Module):
+        return None
+    captured: list[torch.Tensor] = []
+    if getattr(network, "has_embedding", False):
+
+        def keep_embedding(_: nn.Module, __: Any, output: dict[str, torch.Tensor]) -> None:
+            captured.append(output["embedding"])
+
+        handle = network.register_forward_hook(keep_embedding)
+        return captured, handle.remove
+    head = getattr(network, "head", None)
+    classifier = getattr(network, "seg_head", None) or getattr(head, "classifier", None)
+    if not isinstance(classifier, nn.Module):
+        return None
+
+    def keep_input(_: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+        captured.append(inputs[0])
+
+    handle = classifier.register_forward_pre_hook(keep_input)
+    return captured, handle.remove
 
 
 @torch.no_grad()
@@ -38,16 +113,27 @@ def evaluate_model(
     confusion = ConfusionMatrix(len(class_names))
     panels: dict[str, list[np.ndarray]] = {"image": [], "label": [], "pred": []}
     segmentation = config.task in ("segmentation", "semiseg")
-    for batch in make_loader(dataset, config.data, batch_size=config.data.batch_size):
-        images = batch["image"].to(device)
-        logits = module(images)  # (N, K, H, W) or (N, K)
-        pred = logits.argmax(1).cpu()
-        confusion.update(pred=pred, target=batch["label"])
-        if segmentation and len(panels["image"]) < QUALITATIVE_IMAGES:
-            keep = QUALITATIVE_IMAGES - len(panels["image"])
-            panels["image"].extend(batch["image"][:keep].numpy())
-            panels["label"].extend(batch["label"][:keep].numpy())
-            panels["pred"].extend(pred[:keep].numpy())
+    keep_features = segmentation and run_dir is not None and split == config.data.eval_split
+    capture = feature_capture(module) if keep_features else None
+    sample = PixelFeatureSample(FEATURE_PIXELS, seed=0)
+    try:
+        for batch in make_loader(dataset, config.data, batch_size=config.data.batch_size):
+            images = batch["image"].to(device)
+            logits = module(images)  # (N, K, H, W) or (N, K)
+            pred = logits.argmax(1).cpu()
+            confusion.update(pred=pred, target=batch["label"])
+            if capture is not None:
+                for features in capture[0]:
+                    sample.add(features, batch["label"])
+                capture[0].clear()
+            if segmentation and len(panels["image"]) < QUALITATIVE_IMAGES:
+                keep = QUALITATIVE_IMAGES - len(panels["image"])
+                panels["image"].extend(batch["image"][:keep].numpy())
+                panels["label"].extend(batch["label"][:keep].numpy())
+                panels["pred"].extend(pred[:keep].numpy())
+    finally:
+        if capture is not None:
+            capture[1]()  # remove the hook
     matrix = confusion.compute(sync=False)
     metrics = segmentation_metrics(matrix, class_names) if segmentation else classification_metrics(matrix, class_names)
     evaluation = {
@@ -62,6 +148,9 @@ def evaluate_model(
         runs.write_json_atomic(run_dir / name, evaluation)
         scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
         runs.append_metrics(run_dir, {"epoch": -1, "step": -1, "stage": "eval", "split": split, **scalars})
+        sampled = sample.arrays()
+        if sampled is not None:
+            np.savez_compressed(run_dir / FEATURES_FILE, **sampled)  # type: ignore[arg-type]
         if panels["image"]:
             qualitative = run_dir / "qualitative"
             qualitative.mkdir(exist_ok=True)
