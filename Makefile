@@ -43,8 +43,11 @@ pytest: $(STAMP) system-deps
 
 test: lint typecheck pytest
 
+# Performance figures (benchmarks/README.md): JSON on stdout, benchmarks/results/<machine>.json and .md.
+# Options through BENCH_ARGS, e.g. make bench BENCH_ARGS="--size gpu" or BENCH_ARGS="--only membank".
+BENCH_ARGS ?=
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

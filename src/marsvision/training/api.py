@@ -24,6 +24,7 @@ from marsvision.training.data import (
     build_segmentation_data,
     cycling_loader,
     make_loader,
+    test_split_name,
 )
 from marsvision.training.evaluate import evaluate_model
 from marsvision.training.lightning_base import MarsvisionModule
@@ -104,7 +105,7 @@ def build_module_and_loaders(config: RunConfig) -> tuple[MarsvisionModule, Any, 
             drop_last=len(seg.train) > data_cfg.batch_size,  # type: ignore[arg-type]
         )
         val_loader = make_loader(seg.val, data_cfg, batch_size=data_cfg.batch_size) if seg.val else None
-        held_out = {"test": seg.test, "class_names": seg.class_names}
+        held_out = {"test": seg.test, "class_names": seg.class_names, "split": test_split_name(data_cfg)}
         if config.task == "segmentation" and config.segbaseline.method == "none":
             return SegmentationModule(config, seg.class_names), train_loader, val_loader, held_out
         unlabeled_loader = cycling_loader(
@@ -123,7 +124,7 @@ def build_module_and_loaders(config: RunConfig) -> tuple[MarsvisionModule, Any, 
             config, cls.class_names, samples_per_class=cls.samples_per_class, class_ids=cls.class_ids
         )
         val_loader = make_loader(cls.val, data_cfg, batch_size=data_cfg.batch_size) if cls.val else None
-        held_out = {"test": cls.test, "class_names": cls.class_names}
+        held_out = {"test": cls.test, "class_names": cls.class_names, "split": test_split_name(data_cfg)}
         return module, cls.train_loaders, val_loader, held_out
     raise ValueError(f"unknown task {config.task!r}")
 
@@ -176,7 +177,9 @@ def train(config: RunConfig | None, *, resume: Path | None = None, argv: list[st
     if config.task != "pretrain" and trainer.is_global_zero:
         state = safe_torch_load(result["checkpoint"])
         module.load_state_dict(state["state_dict"])
-        evaluation = evaluate_model(module, held_out["test"], config, held_out["class_names"], run_dir=run_dir)
+        evaluation = evaluate_model(
+            module, held_out["test"], config, held_out["class_names"], run_dir=run_dir, split=held_out["split"]
+        )
         result["metrics"] = _headline(evaluation["metrics"])
     result["wall_time_s"] = round(time.perf_counter() - started, 1)
     runs.write_json_atomic(run_dir / runs.RESULT_FILE, result)
@@ -238,5 +241,5 @@ def evaluate_checkpoint(target: Path, *, split: str | None = None, data_root: st
     if data_root is not None:
         config.data.root = data_root
     dataset, class_names, split_name = build_eval_dataset(config, split)
-    evaluation = evaluate_model(module, dataset, config, class_names, run_dir=run_dir, split=split_name)
+    evaluation = evaluate_model(module, dataset, config, class_names, run_dir=run_dir, split=split_name, primary=False)
     return {"checkpoint": str(checkpoint), "split": split_name, "metrics": _headline(evaluation["metrics"])}

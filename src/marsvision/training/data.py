@@ -71,6 +71,15 @@ def reader(cfg: DataConfig, split: str, transform: Callable[..., Any] | None = N
     return build_dataset(cfg.dataset, **kwargs)
 
 
+def test_split_name(cfg: DataConfig) -> str:
+    """Name of the test set the split policy picks: ``holdout``, ``chronological-late`` or the evaluation split."""
+    if cfg.test_holdout > 0:
+        return "holdout"
+    if cfg.chronological is not None:
+        return "chronological-late"
+    return cfg.eval_split
+
+
 @dataclass
 class Splits:
     """Index lists into the training split's reader, plus the test set (which may be another reader)."""
@@ -244,7 +253,7 @@ def build_eval_dataset(config: RunConfig, split: str | None) -> tuple[Dataset[An
     if split is None:
         pool = reader(cfg, cfg.train_split)
         splits = split_indices(cfg, pool, lambda: reader(cfg, cfg.eval_split))
-        return splits.test, splits.class_names, cfg.eval_split
+        return splits.test, splits.class_names, test_split_name(cfg)
     dataset = reader(cfg, split)
     return dataset, list(dataset.class_names), split
 

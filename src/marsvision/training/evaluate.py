@@ -103,17 +103,20 @@ def evaluate_model(
     *,
     run_dir: Path | None = None,
     split: str = "test",
+    primary: bool = True,
 ) -> dict[str, Any]:
-    """Confusion matrix and metrics of ``module`` on ``dataset``; written to ``run_dir/eval.json`` if given.
+    """Confusion matrix and metrics of ``module`` on ``dataset``, written into ``run_dir`` if given.
 
-    Segmentation counts labeled pixels only (255 ignored); classification counts images.
+    Segmentation counts labeled pixels only (255 ignored); classification counts images. The run's own test
+    evaluation (``primary``) goes to ``eval.json`` with qualitative panels and t-SNE features; a later
+    ``marsvision evaluate --split S`` goes to ``eval-S.json``.
     """
     module.eval()
     device = next(module.parameters()).device
     confusion = ConfusionMatrix(len(class_names))
     panels: dict[str, list[np.ndarray]] = {"image": [], "label": [], "pred": []}
     segmentation = config.task in ("segmentation", "semiseg")
-    keep_features = segmentation and run_dir is not None and split == config.data.eval_split
+    keep_features = segmentation and run_dir is not None and primary
     capture = feature_capture(module) if keep_features else None
     sample = PixelFeatureSample(FEATURE_PIXELS, seed=0)
     try:
@@ -144,7 +147,7 @@ def evaluate_model(
         "metrics": metrics,
     }
     if run_dir is not None:
-        name = runs.EVAL_FILE if split == config.data.eval_split else f"eval-{split}.json"
+        name = runs.EVAL_FILE if primary else f"eval-{split}.json"
         runs.write_json_atomic(run_dir / name, evaluation)
         scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
         runs.append_metrics(run_dir, {"epoch": -1, "step": -1, "stage": "eval", "split": split, **scalars})

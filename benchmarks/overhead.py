@@ -1,0 +1,226 @@
+"""Framework overhead: marsvision's training step as Lightning runs it vs a hand-written PyTorch loop.
+
+Three ways to run the same step on the same model (same initial weights), the same in-memory batch and
+the same thread count:
+
+- ``marsvision``: the Trainer marsvision trains with (``training.trainer.build_trainer``: TensorBoard logger,
+  JSON-lines metrics, per-step reseeding, checkpoint callbacks; progress bar off), the module's own
+  ``training_step`` and ``configure_optimizers`` (parameter groups, step-wise LR schedule).
+- ``lightning``: the same module under a bare Lightning trainer (no logger, callbacks, checkpoints).
+- ``plain``: ``zero_grad → forward → loss → backward → step`` on the module's network with a plain
+  optimiser of the same kind and learning rate.
+
+A step is timed from one ``on_train_batch_start`` to the next (the loop: fetch, transfer, hooks, step;
+``plain`` is timed around one loop iteration, fetch included). Each repeat builds a fresh trainer, runs
+``warmup`` untimed steps and ``steps`` timed ones; repeats alternate between the three, so that load from
+other processes falls on all of them alike. Reported: the median over all timed steps, and
+``ratio = marsvision / plain`` (goal ≤ 1.05).
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from benchmarks.common import (
+    StepTimes,
+    autocast,
+    bare_trainer,
+    batch_loader,
+    device_for,
+    pick,
+    quiet_lightning,
+    stats,
+    sync,
+    to_device,
+)
+from marsvision.data.classes import IGNORE_INDEX
+
+GOAL = 1.05
+
+
+def synthetic_batch(
+    batch_size: int, channels: int, size: int, num_classes: int, seed: int = 0, ignore_share: float = 0.2
+) -> dict[str, torch.Tensor]:
+    """Images in [0, 1] and blocky label maps (8×8 px regions, ``ignore_share`` of them unlabeled)."""
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.rand(batch_size, channels, size, size, generator=generator)
+    coarse = torch.randint(0, num_classes, (batch_size, 1, max(size // 8, 1), max(size // 8, 1)), generator=generator)
+    hidden = torch.rand(coarse.shape, generator=generator) < ignore_share
+    coarse = torch.where(hidden, torch.full_like(coarse, IGNORE_INDEX), coarse)
+    labels = F.interpolate(coarse.float(), size=(size, size), mode="nearest").long()[:, 0]
+    return {"image": images, "label": labels}
+
+
+def _config(task: str, size: str, device: torch.device, image_size: int | None, batch_size: int | None) -> Any:
+    from marsvision.training.config import load_config
+
+    recipes = {
+        "segmentation": pick(size, tiny="demo-label-fractions", cpu="finetune-ai4mars256-cpu", gpu="finetune-ai4mars"),
+        "semiseg": pick(size, tiny="demo-semiseg", cpu="wang-seg-ai4mars256-cpu", gpu="wang-seg-ai4mars"),
+    }
+    overrides = [
+        "trainer.progress_bar=false",
+        f"trainer.device={'cuda' if device.type == 'cuda' else 'cpu'}",
+        "trainer.max_epochs=1",
+        "model.weights=null",
+    ]
+    if image_size is not None:
+        overrides.append(f"data.image_size={image_size}")
+    if batch_size is not None:
+        overrides.append(f"data.batch_size={batch_size}")
+    if task == "semiseg":
+        overrides.append("semiseg.stage_epochs=[0,1,0]")  # epoch 0 is the joint stage: L_ce + λ L_s
+    config = load_config(recipes[task], overrides)
+    if device.type == "cpu" or config.trainer.precision not in ("32", "bf16-mixed"):
+        config.trainer.precision = "32"  # the plain loop mirrors 32 and bf16-mixed (autocast) only
+    return config
+
+
+def build_module(task: str, config: Any, num_classes: int, seed: int = 0) -> Any:
+    """The marsvision Lightning module of ``task`` with seeded initial weights."""
+    from marsvision.training.segmentation import SegmentationModule
+    from marsvision.training.semiseg import SemiSegModule
+
+    torch.manual_seed(seed)
+    names = [f"class{i}" for i in range(num_classes)]
+    return SemiSegModule(config, names) if task == "semiseg" else SegmentationModule(config, names)
+
+
+def plain_optimizer(config: Any, params: Any) -> torch.optim.Optimizer:
+    if config.optim.name == "sgd":
+        return torch.optim.SGD(params, lr=config.optim.lr, momentum=config.optim.momentum)
+    return torch.optim.Adam(params, lr=config.optim.lr)
+
+
+def plain_step_fn(task: str, module: Any, config: Any) -> Any:
+    """The hand-written step: the network, the loss written out, a plain optimiser. Returns step(batch)."""
+    from marsvision.losses.elementwise_contrastive import downsample_labels, elementwise_contrastive_loss
+    from marsvision.losses.memory_bank import ClassMemoryBank
+
+    model = module.model
+    model.train()
+    optimizer = plain_optimizer(config, model.parameters())
+    bank = None
+    if task == "semiseg":
+        bank = ClassMemoryBank(module.num_classes, config.semiseg.embedding_dim, config.semiseg.queue_len)
+        bank.to(next(model.parameters()).device)
+
+    device = next(model.parameters()).device
+
+    def step(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        with autocast(device, config.trainer.precision):
+            out = model(batch["image"])
+            loss = F.cross_entropy(out["logits"], batch["label"], ignore_index=IGNORE_INDEX)
+            if bank is not None:
+                embedding = out["embedding"]
+                small = downsample_labels(batch["label"], (embedding.shape[-2], embedding.shape[-1]))
+                contrastive = elementwise_contrastive_loss(
+                    embedding, small, bank.prototypes(), bank.valid(), temperature=config.semiseg.temperature
+                )
+                bank.push(embedding.detach(), small)
+                loss = loss + config.semiseg.contrastive_weight * contrastive
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    return step
+
+
+def run_plain(task: str, config: Any, batch: dict, device: torch.device, warmup: int, steps: int, classes: int) -> list:
+    module = build_module(task, config, classes).to(device)
+    step = plain_step_fn(task, module, config)
+    times: list[float] = []
+    last = None
+    for index, cpu_batch in enumerate(batch_loader(batch, warmup + steps + 1)):
+        sync(device)
+        now = time.perf_counter()
+        if last is not None and index > warmup:
+            times.append(now - last)
+        last = now
+        step(to_device(cpu_batch, device))
+    return times
+
+
+def run_lightning(
+    task: str, config: Any, batch: dict, device: torch.device, warmup: int, steps: int, classes: int, marsvision: bool
+) -> tuple[list[float], list[float]]:
+    from marsvision.training.trainer import build_trainer
+
+    module = build_module(task, config, classes)
+    timer = StepTimes(device)
+    total = warmup + steps + 1
+    with quiet_lightning(), tempfile.TemporaryDirectory() as tmp:
+        if marsvision:
+            trainer = build_trainer(
+                config, Path(tmp), has_validation=False, extra_callbacks=[timer.callback], max_epochs=1
+            )
+        else:
+            trainer = bare_trainer(device, total, [timer.callback], config.trainer.precision)
+        trainer.fit(module, train_dataloaders=batch_loader(batch, total))
+    # loop[i] ends at the start of step i + 1: drop the warm-up steps, keep the next `steps`
+    return timer.loop[warmup : warmup + steps], timer.inner[warmup : warmup + steps]
+
+
+def measure(
+    task: str, size: str, device: torch.device, image_size: int | None = None, batch_size: int | None = None
+) -> dict:
+    config = _config(task, size, device, image_size, batch_size)
+    classes = 4 if config.data.class_mode == "terrain4" else 6
+    batch = synthetic_batch(config.data.batch_size, config.data.channels, config.data.image_size, classes)
+    warmup = pick(size, tiny=2, cpu=2, gpu=10)
+    steps = pick(size, tiny=3, cpu=6, gpu=50)
+    repeats = pick(size, tiny=2, cpu=3, gpu=3)
+    loops: dict[str, list[float]] = {"marsvision": [], "lightning": [], "plain": []}
+    inner: dict[str, list[float]] = {"marsvision": [], "lightning": []}
+    per_repeat: dict[str, list[float]] = {name: [] for name in loops}
+    for _ in range(repeats):
+        for name in loops:
+            if name == "plain":
+                times = run_plain(task, config, batch, device, warmup, steps, classes)
+            else:
+                times, inside = run_lightning(
+                    task, config, batch, device, warmup, steps, classes, marsvision=name == "marsvision"
+                )
+                inner[name] += inside
+            loops[name] += times
+            per_repeat[name].append(1e3 * statistics.median(times))
+    medians = {name: statistics.median(times) for name, times in loops.items()}
+    return {
+        "recipe": config.name,
+        "encoder": config.model.encoder,
+        "head": config.model.head,
+        "image_size": config.data.image_size,
+        "batch_size": config.data.batch_size,
+        "optimizer": config.optim.name,
+        "precision": config.trainer.precision,
+        "warmup_steps": warmup,
+        "timed_steps_per_repeat": steps,
+        "repeats": repeats,
+        "step_ms": {name: stats(times) for name, times in loops.items()},
+        "inside_step_ms": {name: stats(times) for name, times in inner.items()},
+        "per_repeat_median_ms": per_repeat,
+        "ratio_marsvision_vs_plain": medians["marsvision"] / medians["plain"],
+        "ratio_lightning_vs_plain": medians["lightning"] / medians["plain"],
+        "overhead_ms_per_step": 1e3 * (medians["marsvision"] - medians["plain"]),
+        "goal": f"ratio <= {GOAL}",
+        "goal_met": medians["marsvision"] / medians["plain"] <= GOAL,
+    }
+
+
+def run(size: str) -> dict:
+    device = device_for(size)
+    image_size = pick(size, tiny=32, cpu=None, gpu=None)  # None: the recipe's own size
+    batch_size = pick(size, tiny=2, cpu=None, gpu=None)
+    return {
+        "device": device.type,
+        "finetune": measure("segmentation", size, device, image_size, batch_size),
+        "semiseg": measure("semiseg", size, device, image_size, batch_size),
+    }
