@@ -230,7 +230,9 @@ def report(
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the demo's data, runs and report.")] = Path("demo-output"),
     quick: Annotated[bool, typer.Option(help="Reduced sizes (what CI runs).")] = False,
-    data: Annotated[str, typer.Option(help="synthetic, or shared to use the real samples when present.")] = "auto",
+    data: Annotated[
+        str, typer.Option(help="synthetic (generated, the default) or shared (the real 256-px AI4Mars samples).")
+    ] = "synthetic",
     as_json: JsonFlag = False,
 ) -> None:
     """The whole mission end to end on embedded data: pretrain, fine-tune, semi-supervised, predict, export, report."""

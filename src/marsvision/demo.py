@@ -57,7 +57,7 @@ def _log(message: str) -> None:
     print(f"[demo] {message}", file=sys.stderr, flush=True)
 
 
-def run_demo(out: Path, *, quick: bool = False, data: str = "auto", show_table: bool = True) -> dict[str, Any]:
+def run_demo(out: Path, *, quick: bool = False, data: str = "synthetic", show_table: bool = True) -> dict[str, Any]:
     """Run every step into ``out`` (replaced if it exists); return the summary, and print it as a table."""
     started = time.perf_counter()
     size = QUICK if quick else FULL
@@ -65,7 +65,11 @@ def run_demo(out: Path, *, quick: bool = False, data: str = "auto", show_table: 
         shutil.rmtree(out)
     out.mkdir(parents=True)
     common = _common(out, size)
-    use_shared = data == "shared" or (data == "auto" and not quick and Path(resolve_root(SHARED_FOLDER)).is_dir())
+    if data not in ("synthetic", "shared"):
+        raise ValueError(f"--data must be synthetic or shared, got {data!r}")
+    use_shared = data == "shared"
+    if use_shared and not Path(resolve_root(SHARED_FOLDER)).is_dir():
+        raise FileNotFoundError(f"{resolve_root(SHARED_FOLDER)}: no shared samples here (set ${SHARED_DATA_ENV})")
     if use_shared:
         _log(f"segmentation data: real AI4Mars samples in {resolve_root(SHARED_FOLDER)} (${SHARED_DATA_ENV})")
         seg_data = [
