@@ -428,9 +428,10 @@ def write_report(path: str | Path) -> tuple[Path, Path]:
 def write_tsne_comparison(run_dirs: Sequence[str | Path], path: str | Path | None = None) -> Path:
     """One t-SNE figure with a panel per run, side by side (B-seg Fig. 12: baseline vs ours).
 
-    Each run's ``features.npz`` supplies its panel, named after the run folder (``<folder>/<set>`` for a file
-    holding named sets); class names come from the first run with an ``eval.json``. The figure goes to
-    ``path``, by default ``figures/tsne_comparison.png`` of the first run.
+    Each run's ``features.npz`` supplies its panel, named after the run's config ``name`` (its folder when
+    two runs share a name; ``<run>/<set>`` for a file holding named sets); class names come from the first
+    run with an ``eval.json``. The figure goes to ``path``, by default ``figures/tsne_comparison.png`` of the
+    first run.
 
     Raises:
         RunLogError: a folder is not a run, or has no (or a malformed) ``features.npz``.
@@ -439,12 +440,15 @@ def write_tsne_comparison(run_dirs: Sequence[str | Path], path: str | Path | Non
     if len(run_dirs) < 2:
         raise ValueError(f"a t-SNE comparison needs at least two runs, got {len(run_dirs)}")
     runs = [load_run(Path(d)) for d in run_dirs]
+    configured = [run.config.get("name") if isinstance(run.config, dict) else None for run in runs]
+    unique = all(configured) and len(set(configured)) == len(runs)
     sets: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for run in runs:
+    for run, configured_name in zip(runs, configured, strict=True):
         if run.features is None:
             raise RunLogError(run.path / "features.npz", "required file is missing (evaluate the run again)")
-        for name, arrays in load_features(run.features, run.name).items():
-            sets[name if name == run.name else f"{run.name}/{name}"] = arrays
+        title = str(configured_name) if unique else run.name
+        for name, arrays in load_features(run.features, title).items():
+            sets[name if name == title else f"{title}/{name}"] = arrays
     labels = [np.asarray(lab) for _, lab in sets.values()]
     named = next((run for run in runs if run.evaluation is not None), runs[0])
     out = Path(path) if path is not None else runs[0].path / "figures" / "tsne_comparison.png"
