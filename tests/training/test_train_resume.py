@@ -115,4 +115,5 @@ def test_channels_last_changes_the_layout_not_the_numbers(paired_folder: Path, t
         config = tiny_config(paired_folder, tmp_path / layout, epochs=1)
         config.trainer.channels_last = layout == "true"
         losses[layout] = train_losses(Path(train(config)["run_dir"]))
-    assert losses["true"] == pytest.approx(losses["false"], rel=1e-4)
+    # Different memory layouts sum in a different order: agreement to float32 accumulation error, not bits.
+    assert losses["true"] == pytest.approx(losses["false"], rel=1e-3)
