@@ -207,18 +207,27 @@ def export(
 def report(
     targets: Annotated[list[Path], typer.Argument(help="Run or sweep directory (several runs with --compare).")],
     compare: Annotated[
-        bool, typer.Option("--compare", help="One t-SNE figure of the runs' features side by side (Fig. 12).")
+        bool,
+        typer.Option(
+            "--compare",
+            help="Compare runs or sweeps: per-class accuracy/IoU side by side (B-cls Fig. 8) and, when every run "
+            "has features, one t-SNE figure (B-seg Fig. 12).",
+        ),
     ] = False,
-    out: Annotated[Path | None, typer.Option(help="With --compare: the PNG to write.")] = None,
+    out: Annotated[Path | None, typer.Option(help="With --compare: the folder for the figures.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Write a self-contained HTML page and a Markdown summary of a run or sweep from its logs."""
-    from marsvision.evaluation.report import write_report, write_tsne_comparison
+    from marsvision.evaluation.report import write_per_class_comparison, write_report, write_tsne_comparison
 
     if compare:
         if len(targets) < 2:
-            raise typer.BadParameter("--compare needs at least two run directories")
-        _emit({"tsne": str(write_tsne_comparison(targets, out))}, as_json)
+            raise typer.BadParameter("--compare needs at least two run or sweep directories")
+        folder = out or targets[0] / "figures"
+        result = {"per_class": str(write_per_class_comparison(targets, folder / "per_class_comparison.png"))}
+        if all((t / "features.npz").is_file() for t in targets):
+            result["tsne"] = str(write_tsne_comparison(targets, folder / "tsne_comparison.png"))
+        _emit(result, as_json)
         return
     if len(targets) != 1:
         raise typer.BadParameter("give one run or sweep directory, or several runs with --compare")

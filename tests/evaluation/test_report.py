@@ -171,3 +171,15 @@ def test_classification_run_report(tmp_path, make_run):
     html = check_self_contained(html_path, md_path, 5)
     assert "top-1 accuracy" in html and f"{100 * 29 / 34:.2f}" in html
     assert "per-class accuracy" in html.lower() and "n/a" in html  # 'sun' has no test image
+
+
+def test_per_class_comparison_sums_a_sweeps_runs(sweep_dir, tmp_path):
+    import shutil
+
+    from marsvision.evaluation.report import write_per_class_comparison
+
+    first, second = sweep_dir, shutil.copytree(sweep_dir, tmp_path / "method-b")
+    figure = write_per_class_comparison([first, second], tmp_path / "per_class.png")
+    assert figure.is_file() and figure.stat().st_size > 0
+    with pytest.raises(RunLogError, match="missing: run directory does not exist"):
+        write_per_class_comparison([first, tmp_path / "missing"], tmp_path / "x.png")

@@ -245,12 +245,14 @@ def test_each_baseline_trains_evaluates_and_compares(paired_folder: Path, tmp_pa
     with pytest.raises(ValueError, match="at least two"):
         write_tsne_comparison([run_dirs["reco"]])
     runner = CliRunner()
-    out = tmp_path / "cli-fig12.png"
+    out = tmp_path / "compare"
     compared = runner.invoke(
-        app, ["report", str(run_dirs["cutout"]), str(run_dirs["reco"]), "--compare", f"--out={out}"]
+        app, ["report", str(run_dirs["cutout"]), str(run_dirs["reco"]), "--compare", f"--out={out}", "--json"]
     )
     assert compared.exit_code == 0, compared.output
-    assert out.is_file()
+    figures = json.loads(compared.output)
+    assert figures == {"per_class": str(out / "per_class_comparison.png"), "tsne": str(out / "tsne_comparison.png")}
+    assert all(Path(p).is_file() for p in figures.values())
     assert runner.invoke(app, ["report", str(run_dirs["cutout"]), str(run_dirs["reco"])]).exit_code != 0
     single = runner.invoke(app, ["report", str(run_dirs["reco"]), "--json"])  # one path: the run report as before
     assert single.exit_code == 0, single.output

@@ -453,3 +453,39 @@ def write_tsne_comparison(run_dirs: Sequence[str | Path], path: str | Path | Non
     named = next((run for run in runs if run.evaluation is not None), runs[0])
     out = Path(path) if path is not None else runs[0].path / "figures" / "tsne_comparison.png"
     return plots.plot_tsne(sets, _class_names(named, labels), out, max_points=TSNE_POINTS)
+
+
+def _summed_evaluation(path: Path) -> tuple[str, EvalResult]:
+    """A run's evaluation, or a sweep's with the confusion matrices of all its runs summed; with its name."""
+    if not is_sweep_dir(path):
+        run = load_run(path)
+        if run.evaluation is None:
+            raise RunLogError(path / "eval.json", "required file is missing")
+        name = run.config.get("name") if isinstance(run.config, dict) else None
+        return str(name or run.name), run.evaluation
+    sweep = load_sweep(path)
+    evaluations = [read_eval(d / "eval.json") for d in sweep.run_dirs if d is not None and (d / "eval.json").is_file()]
+    if not evaluations:
+        raise RunLogError(path, "no run of this sweep has an eval.json")
+    first = evaluations[0]
+    total = np.sum([e.confusion_matrix for e in evaluations], axis=0)
+    return path.name, EvalResult(first.task, first.split, first.class_names, total, {})
+
+
+def write_per_class_comparison(paths: Sequence[str | Path], path: str | Path) -> Path:
+    """Per-class accuracy (classification) or IoU (segmentation) of several runs or sweeps side by side.
+
+    B-cls Fig. 8 compares methods class by class; a sweep counts as one method, its seeds' confusion matrices
+    summed. Every input must share the class names.
+    """
+    groups: dict[str, dict[str, float | None]] = {}
+    names: list[str] | None = None
+    for item in paths:
+        label, evaluation = _summed_evaluation(Path(item))
+        if names is not None and evaluation.class_names != names:
+            raise RunLogError(Path(item), "class names differ from the first input's")
+        names = evaluation.class_names
+        metrics = evaluation.computed_metrics()
+        groups[label] = metrics["per_class_accuracy"] if evaluation.task == "classification" else metrics["iou"]
+    task_metric = "accuracy" if "per_class_accuracy" in metrics else "IoU"
+    return plots.plot_per_class(groups, path, ylabel=f"per-class {task_metric} (%)", title=f"per-class {task_metric}")
