@@ -81,6 +81,8 @@ def _run_training(
     from marsvision.training.config import load_config
 
     _quiet_for_json(as_json)
+    if resume is not None and overrides:
+        raise ValueError(f"--resume continues {resume} with its saved config; drop the overrides {overrides}")
     if task is not None:
         overrides = [f"task={task}", *overrides]
     config = load_config(recipe, overrides) if resume is None else None

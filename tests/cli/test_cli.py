@@ -83,3 +83,9 @@ def test_errors_are_one_line_with_exit_code_2(tmp_path: Path):
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].startswith("marsvision: error: unknown config key 'optim.lrr'")
     assert "Traceback" not in done.stderr
+
+
+def test_resume_refuses_overrides(tmp_path: Path):
+    result = runner.invoke(app, ["train", "--resume", str(tmp_path), "optim.lr=1"])
+    assert isinstance(result.exception, ValueError)
+    assert "saved config" in str(result.exception)
