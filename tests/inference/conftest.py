@@ -6,32 +6,16 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from marsvision.data.synth import synthesize_msl_v1
 from marsvision.training.api import train
 from marsvision.training.config import load_config
+from paired_data import write_paired_folder
 
 SEG_SIZE = 32
 SEG_CLASSES = ["soil", "bedrock", "sand", "big rock"]
-
-
-def write_band_folder(root: Path, count: int, size: int, seed: int) -> Path:
-    """A learnable paired folder: label = brightness band (0-3) of 8-px blocks, some pixels 255."""
-    rng = np.random.default_rng(seed)
-    (root / "images").mkdir(parents=True)
-    (root / "labels").mkdir(parents=True)
-    for i in range(count):
-        label = rng.integers(0, 4, size=(size // 8, size // 8)).repeat(8, 0).repeat(8, 1).astype(np.uint8)
-        image = (label * 60 + rng.integers(0, 20, size=label.shape)).astype(np.uint8)
-        label[rng.random(label.shape) < 0.1] = 255
-        stem = f"NLA_{397681000 + 1000 * i:09d}EDR_F0020000AUT_04096M1"
-        Image.fromarray(image, mode="L").save(root / "images" / f"{stem}.png")
-        Image.fromarray(label, mode="L").save(root / "labels" / f"{stem}.png")
-    return root
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -69,7 +53,7 @@ COMMON = [
 
 @pytest.fixture(scope="session")
 def seg_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_band_folder(tmp_path_factory.mktemp("seg") / "paired", count=12, size=SEG_SIZE, seed=0)
+    return write_paired_folder(tmp_path_factory.mktemp("seg") / "paired", count=12, size=SEG_SIZE, seed=0)
 
 
 @pytest.fixture(scope="session")
