@@ -52,12 +52,25 @@ def _overhead(r: dict) -> tuple[list[list[Any]], list[str]]:
                 steps["marsvision"]["median_ms"],
                 steps["lightning"]["median_ms"],
                 steps["plain"]["median_ms"],
+                steps["plain_fused"]["median_ms"],
                 part["ratio_marsvision_vs_plain"],
                 part["ratio_lightning_vs_plain"],
+                part["ratio_marsvision_vs_plain_fused"],
             ]
         )
     lines += _table(
-        ["step", "model", "marsvision ms", "bare Lightning ms", "plain ms", "ratio", "Lightning ratio"], rows
+        [
+            "step",
+            "model",
+            "marsvision ms",
+            "bare Lightning ms",
+            "plain ms",
+            "plain fused ms",
+            "ratio",
+            "Lightning ratio",
+            "ratio vs plain fused",
+        ],
+        rows,
     )
     return head, lines
 
@@ -216,6 +229,16 @@ def _scaling(r: dict) -> tuple[list[list[Any]], list[str]]:
             [
                 "scaling: paper model max batch at 512² in 24 GB / 80 GB",
                 f"{fit512['max_batch_24GB_RAM']} / {fit512['max_batch_80GB_GPU']}",
+                "(report)",
+                None,
+            ]
+        )
+    check = r.get("rss_check")
+    if check:
+        head.append(
+            [
+                f"scaling: real CPU step ({check['side']}², batch {check['batch']}) GiB / meta estimate",
+                f"{check['measured_gib']:.2f} / {check['meta_estimate_gib']:.2f}",
                 "(report)",
                 None,
             ]

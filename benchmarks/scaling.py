@@ -10,11 +10,16 @@ The paper configuration is ``finetune-ai4mars``: r50_2x_sk1 + the paper's atrous
 - ``measured``: real steps of the same design at a reduced width (r50_0.25x_sk1) on this machine's CPU,
   which give an achieved GFLOP/s; ``predicted_step_s`` divides the paper model's FLOPs by it (the real rate
   of the wider model is usually a little higher: bigger matmuls).
+- ``rss_check``: one real step (forward, backward, Adam) of the paper model itself at 512², batch 2, on this
+  CPU, in a fresh process: the rise of its peak resident memory plus the weights, next to the meta estimate of
+  the same point. An independent check of the estimate: the OS counts the pages, not our dispatch mode.
 - ``cuda`` (``--size gpu`` with a GPU): the paper model itself, timed, with the allocator's peak memory.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import resource
 import statistics
 from typing import Any
 
@@ -139,6 +144,39 @@ def measured_reduced(size: str, meta: dict) -> dict:
     return {"encoder": encoder, "device": "cpu", "rows": rows, "paper_model_on_this_cpu": predicted}
 
 
+def _rss_step(batch: int, side: int, threads: int, results: Any) -> None:
+    """Child process: the rise of peak RSS over one real CPU step of the paper model (bytes, Linux KiB units)."""
+    torch.set_num_threads(threads)
+    config = _paper_config(torch.device("cpu"))
+    model = build_module("segmentation", config, 6).model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.lr)
+    data = synthetic_batch(batch, config.data.channels, side, 6)
+    weights = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    _step(model, data["image"], data["label"])
+    optimizer.step()
+    rise = 1024 * (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+    results.put({"rss_rise_bytes": rise, "weights": weights})
+
+
+def rss_check(meta: dict, batch: int = 2, side: int = 512) -> dict:
+    context = multiprocessing.get_context("spawn")  # a fresh process: its peak RSS starts from nothing
+    results = context.Queue()
+    child = context.Process(target=_rss_step, args=(batch, side, torch.get_num_threads(), results))
+    child.start()
+    measured = results.get()
+    child.join()
+    measured_gib = (measured["rss_rise_bytes"] + measured["weights"]) / 2**30
+    estimate = next(r for r in meta["rows"] if r["batch"] == batch and r["side"] == side)["total_gib"]
+    return {
+        "batch": batch,
+        "side": side,
+        "measured_gib": measured_gib,
+        "meta_estimate_gib": estimate,
+        "measured_over_estimate": measured_gib / estimate,
+    }
+
+
 def measured_cuda(size: str) -> dict:
     device = torch.device("cuda")
     config = _paper_config(device)
@@ -174,6 +212,8 @@ def measured_cuda(size: str) -> dict:
 def run(size: str) -> dict:
     meta = meta_grid(size)
     out: dict[str, Any] = {"meta": meta, "measured": measured_reduced("tiny" if size == "tiny" else "cpu", meta)}
+    if size == "cpu":
+        out["rss_check"] = rss_check(meta)
     if device_for(size).type == "cuda":
         out["cuda"] = measured_cuda(size)
     return out

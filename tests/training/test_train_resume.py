@@ -117,3 +117,16 @@ def test_channels_last_changes_the_layout_not_the_numbers(paired_folder: Path, t
         losses[layout] = train_losses(Path(train(config)["run_dir"]))
     # Different memory layouts sum in a different order: agreement to float32 accumulation error, not bits.
     assert losses["true"] == pytest.approx(losses["false"], rel=1e-3)
+
+
+def test_bf16_autocast_with_channels_last_trains_close_to_float32(paired_folder: Path, tmp_path: Path):
+    """The GPU recipe's settings (bf16 autocast + channels_last) on the CPU: bf16 rounding shows in the losses,
+    which stay within a few per cent of float32's."""
+    losses = {}
+    for precision in ("32", "bf16-mixed"):
+        config = tiny_config(paired_folder, tmp_path / precision, epochs=1)
+        config.trainer.precision = precision
+        config.trainer.channels_last = precision == "bf16-mixed"
+        losses[precision] = train_losses(Path(train(config)["run_dir"]))
+    assert losses["bf16-mixed"] != losses["32"], "autocast did not change the arithmetic"
+    assert losses["bf16-mixed"] == pytest.approx(losses["32"], rel=5e-2)

@@ -25,6 +25,18 @@ def mixed_seed(*parts: int) -> int:
     return int(np.random.SeedSequence([p % SEED_MODULUS for p in parts]).generate_state(1)[0]) % SEED_MODULUS
 
 
+def seed_torch(seed: int, device: torch.device | None = None) -> None:
+    """Seed torch's CPU generator and, when ``device`` is a CUDA device, that device's generator.
+
+    Not ``torch.manual_seed``: it also queues a lazy seeding call, with a formatted stack trace, for every
+    accelerator backend torch knows (CUDA, XPU, MTIA), about 0.1 ms on a CPU machine, paid here per training
+    step and per item (benchmarks/README.md, "Framework overhead").
+    """
+    torch.default_generator.manual_seed(seed)
+    if device is not None and device.type == "cuda":
+        torch.cuda.manual_seed(seed)
+
+
 class EpochSeededSampler(Sampler[tuple[int, int]]):
     """Yield ``(epoch, index)`` keys in an order that is a pure function of (seed, epoch).
 
@@ -93,7 +105,7 @@ class ItemSeeded(Dataset[Any]):
     def __getitem__(self, key: tuple[int, int]) -> Any:
         epoch, index = key
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(mixed_seed(self.seed, epoch, index))
+            seed_torch(mixed_seed(self.seed, epoch, index))  # augmentations draw on the CPU generator only
             return self.dataset[index]
 
 
@@ -107,6 +119,6 @@ class StepReseed(L.Callback):
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
     ) -> None:
         step_seed = mixed_seed(self.seed, trainer.global_step, trainer.global_rank)
-        torch.manual_seed(step_seed)
+        seed_torch(step_seed, pl_module.device)
         np.random.seed(step_seed)
         random.seed(step_seed)

@@ -1,0 +1,65 @@
+import pytest
+import torch
+from torch import nn
+
+from marsvision.training.config import OptimConfig
+from marsvision.training.optim import build_optimizer
+from marsvision.training.reproducibility import seed_torch
+
+
+def _layers() -> tuple[nn.Linear, nn.Linear]:
+    torch.manual_seed(0)
+    return nn.Linear(3, 4), nn.Linear(4, 2)
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_first_adam_step_by_hand(name):
+    """Adam's first step is lr · ĝ/(|ĝ| + eps) per element, ĝ = g + wd·p for Adam's L2 on decayed weights only
+    (AdamW: p·(1 − lr·wd) first, g unchanged); the backbone moves at backbone_lr, biases never decay."""
+    backbone, head = _layers()
+    config = OptimConfig(name=name, lr=1e-2, backbone_lr=1e-3, weight_decay=0.5)
+    optimizer = build_optimizer(config, list(backbone.parameters()), list(head.parameters()))
+    assert optimizer.defaults["fused"] is True  # CPU float parameters take the fused kernel
+    before = {p: p.detach().double().clone() for p in [*backbone.parameters(), *head.parameters()]}
+    for p in before:
+        p.grad = torch.randn_like(p)
+    grads = {p: p.grad.double().clone() for p in before}
+    optimizer.step()
+    for module, lr in ((backbone, 1e-3), (head, 1e-2)):
+        for p in module.parameters():
+            wd = 0.5 if p.ndim > 1 else 0.0
+            g, start = grads[p], before[p]
+            if name == "adam":
+                g = g + wd * start
+            else:
+                start = start * (1 - lr * wd)
+            expected = start - lr * g / (g.abs() + 1e-8)
+            torch.testing.assert_close(p.detach().double(), expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["adam", "sgd"])
+def test_a_parameter_whose_first_gradient_comes_late_is_updated(name):
+    """Stage-wise training (semi-supervised segmentation) gives the classifier head its first gradient only
+    after the encoder has taken steps; the optimiser must then start that head's state."""
+    backbone, head = _layers()
+    optimizer = build_optimizer(OptimConfig(name=name, lr=0.1), list(backbone.parameters()), list(head.parameters()))
+    for p in backbone.parameters():
+        p.grad = torch.ones_like(p)
+    optimizer.step()
+    start = head.weight.detach().clone()
+    for p in [*backbone.parameters(), *head.parameters()]:
+        p.grad = torch.ones_like(p)
+    optimizer.step()
+    torch.testing.assert_close(head.weight.detach(), start - 0.1)  # Adam's first step ≈ lr·sign(g); SGD's lr·g
+
+
+def test_parameters_off_cpu_and_cuda_use_the_loop_implementation():
+    layer = nn.Linear(3, 2, device="meta")
+    optimizer = build_optimizer(OptimConfig(), list(layer.parameters()), [])
+    assert not optimizer.defaults["fused"]
+
+
+def test_seed_torch_seeds_the_cpu_generator_like_a_fresh_generator():
+    seed_torch(1234)
+    drawn = torch.rand(5)
+    torch.testing.assert_close(drawn, torch.rand(5, generator=torch.Generator().manual_seed(1234)))
