@@ -20,7 +20,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -85,7 +85,7 @@ def _measure(model: Any, spec: Any, device: torch.device, batch: int, repeats: i
 
 def for_model(kind: str, size: str, device: torch.device) -> dict:
     from marsvision.inference.export import _set_metadata, _to_onnx
-    from marsvision.inference.network import CheckpointModel
+    from marsvision.inference.network import CheckpointModel, LogitsNetwork
     from marsvision.inference.onnx_runtime import load_onnx
     from marsvision.inference.predict import Predictor
 
@@ -103,7 +103,7 @@ def for_model(kind: str, size: str, device: torch.device) -> dict:
     compile_here = size == "gpu" or (size == "cpu" and kind == "small") or COMPILE_TINY
     if compile_here:
         try:
-            compiled = CheckpointModel(spec, torch.compile(network), device)
+            compiled = CheckpointModel(spec, cast(LogitsNetwork, torch.compile(network)), device)
             # The first call compiles (through the Predictor, so that the graph is the one measured). On the CPU
             # each batch size is one more compile of about a minute, so the throughput is taken at batch 1 there.
             compile_batch = batch if device.type == "cuda" else 1

@@ -10,7 +10,7 @@ The paper configuration is ``finetune-ai4mars``: r50_2x_sk1 + the paper's atrous
 - ``measured``: real steps of the same design at a reduced width (r50_0.25x_sk1) on this machine's CPU,
   which give an achieved GFLOP/s; ``predicted_step_s`` divides the paper model's FLOPs by it (the real rate
   of the wider model is usually a little higher: bigger matmuls).
-- ``rss_check``: one real step (forward, backward, Adam) of the paper model itself at 512², batch 2, on this
+- ``rss_check``: one real step (forward, backward, Adam) of the paper recipe itself (512², batch 8) on this
   CPU, in a fresh process: the rise of its peak resident memory plus the weights, next to the meta estimate of
   the same point. An independent check of the estimate: the OS counts the pages, not our dispatch mode.
 - ``cuda`` (``--size gpu`` with a GPU): the paper model itself, timed, with the allocator's peak memory.
@@ -159,7 +159,7 @@ def _rss_step(batch: int, side: int, threads: int, results: Any) -> None:
     results.put({"rss_rise_bytes": rise, "weights": weights})
 
 
-def rss_check(meta: dict, batch: int = 2, side: int = 512) -> dict:
+def rss_check(meta: dict, batch: int = 8, side: int = 512) -> dict:
     context = multiprocessing.get_context("spawn")  # a fresh process: its peak RSS starts from nothing
     results = context.Queue()
     child = context.Process(target=_rss_step, args=(batch, side, torch.get_num_threads(), results))

@@ -21,7 +21,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -61,7 +61,7 @@ def lightly_module(config: Any) -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.backbone = create_encoder(config.model.encoder, in_channels=config.data.channels)
-            dim = int(self.backbone.feature_channels)
+            dim = cast(int, self.backbone.feature_channels)
             self.projection_head = SimCLRProjectionHead(
                 dim, dim, config.model.projection_dim, num_layers=config.model.projection_layers
             )
