@@ -23,8 +23,10 @@ import torch
 
 from benchmarks.common import device_for, pick, time_calls, to_device
 from benchmarks.overhead import _config, build_module, plain_step_fn, synthetic_batch
-from marsvision.data import PairedFolder, segmentation_train_transform, synthesize_paired_folder
+from marsvision.data.folders import PairedFolder
 from marsvision.data.imageio import read_image
+from marsvision.data.synth import synthesize_paired_folder
+from marsvision.data.transforms import segmentation_train_transform
 
 
 def _pass(dataset: PairedFolder) -> float:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -124,3 +126,27 @@ def test_onnx_path_modules_do_not_import_torch(name: str):
     assert not {m for m in imported if m.split(".")[0] == "torch" or m.endswith((".network", ".export"))} - (
         {"marsvision.inference.network"} if name == "predict" else set()
     )
+
+
+BLOCK_TORCH = """
+import sys
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("torch is blocked in this test")
+sys.meta_path.insert(0, NoTorch())
+from marsvision.cli import main
+sys.argv = ["marsvision", *sys.argv[1:]]
+main()
+"""
+
+
+def test_predict_with_onnx_runs_where_torch_cannot_be_imported(
+    seg_onnx: tuple[Path, dict], seg_data: Path, tmp_path: Path
+):
+    """An edge install with onnxruntime and no PyTorch: ``predict --onnx`` must not need torch at all."""
+    image = sorted((seg_data / "images").iterdir())[0]
+    command = [sys.executable, "-c", BLOCK_TORCH, "predict", str(image), "--onnx", str(seg_onnx[0])]
+    done = subprocess.run([*command, "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "out" / "labels" / f"{image.stem}.png").is_file()

@@ -1,91 +1,78 @@
-"""marsvision.data: dataset readers, splits and label fractions, views, samplers, synthetic data."""
+"""marsvision.data: dataset readers, splits and label fractions, views, samplers, synthetic data.
 
-from marsvision.data.ai4mars import Ai4Mars, detect_ai4mars_layout
-from marsvision.data.base import ClassificationDataset, SegmentationDataset
-from marsvision.data.cache import ArrayCache
-from marsvision.data.classes import IGNORE_INDEX, MSL_V1_NAMES, PAPER6, TERRAIN4
-from marsvision.data.classmodes import CLASS_MODES, ClassMode
-from marsvision.data.errors import DatasetError
-from marsvision.data.folders import PairedFolder, UnlabeledFolder
-from marsvision.data.inspect import inspect_dataset, plot_class_distribution
-from marsvision.data.msl import MslV1, MslV21, msl_v1_unlisted_images
-from marsvision.data.names import Acquisition, acquisition_sol, edr_to_mask_stem, parse_acquisition
-from marsvision.data.preprocess import Preprocessing
-from marsvision.data.registry import DATASETS, build_dataset, detect_format
-from marsvision.data.samplers import ClassBalancedBatchSampler
-from marsvision.data.splits import (
-    chronological_split,
-    complement_indices,
-    fraction_count,
-    holdout_split,
-    nested_fraction_indices,
-    reshuffle_pool,
-)
-from marsvision.data.synth import (
-    SYNTHESIZERS,
-    synthesize_ai4mars,
-    synthesize_msl_v1,
-    synthesize_paired_folder,
-)
-from marsvision.data.transforms import apply_joint, segmentation_eval_transform, segmentation_train_transform
-from marsvision.data.views import (
-    JointView,
-    MultiView,
-    joint_view_transform,
-    semi_supervised_views,
-    simclr_view_transform,
-)
-from marsvision.data.wrappers import LabelDropped, MappedDataset, chronological_subsets, label_fraction_split
+The names below load their submodule on first use (PEP 562), so that ``import marsvision.data.errors`` or the
+ONNX prediction path (``predict --onnx``) does not import PyTorch. Code inside marsvision imports from the
+submodules directly, which keeps their types visible to mypy.
+"""
 
-__all__ = [
-    "CLASS_MODES",
-    "DATASETS",
-    "IGNORE_INDEX",
-    "MSL_V1_NAMES",
-    "PAPER6",
-    "SYNTHESIZERS",
-    "TERRAIN4",
-    "Acquisition",
-    "Ai4Mars",
-    "ArrayCache",
-    "ClassBalancedBatchSampler",
-    "ClassMode",
-    "ClassificationDataset",
-    "DatasetError",
-    "JointView",
-    "LabelDropped",
-    "MappedDataset",
-    "MslV1",
-    "MslV21",
-    "MultiView",
-    "PairedFolder",
-    "Preprocessing",
-    "SegmentationDataset",
-    "UnlabeledFolder",
-    "acquisition_sol",
-    "apply_joint",
-    "build_dataset",
-    "chronological_split",
-    "chronological_subsets",
-    "complement_indices",
-    "detect_ai4mars_layout",
-    "detect_format",
-    "edr_to_mask_stem",
-    "fraction_count",
-    "holdout_split",
-    "inspect_dataset",
-    "joint_view_transform",
-    "label_fraction_split",
-    "msl_v1_unlisted_images",
-    "nested_fraction_indices",
-    "parse_acquisition",
-    "plot_class_distribution",
-    "reshuffle_pool",
-    "segmentation_eval_transform",
-    "segmentation_train_transform",
-    "semi_supervised_views",
-    "simclr_view_transform",
-    "synthesize_ai4mars",
-    "synthesize_msl_v1",
-    "synthesize_paired_folder",
-]
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_SUBMODULE_OF_NAME = {
+    "Ai4Mars": "ai4mars",
+    "detect_ai4mars_layout": "ai4mars",
+    "ClassificationDataset": "base",
+    "SegmentationDataset": "base",
+    "ArrayCache": "cache",
+    "IGNORE_INDEX": "classes",
+    "MSL_V1_NAMES": "classes",
+    "PAPER6": "classes",
+    "TERRAIN4": "classes",
+    "CLASS_MODES": "classmodes",
+    "ClassMode": "classmodes",
+    "DatasetError": "errors",
+    "PairedFolder": "folders",
+    "UnlabeledFolder": "folders",
+    "inspect_dataset": "inspect",
+    "plot_class_distribution": "inspect",
+    "MslV1": "msl",
+    "MslV21": "msl",
+    "msl_v1_unlisted_images": "msl",
+    "Acquisition": "names",
+    "acquisition_sol": "names",
+    "edr_to_mask_stem": "names",
+    "parse_acquisition": "names",
+    "Preprocessing": "preprocess",
+    "DATASETS": "registry",
+    "build_dataset": "registry",
+    "detect_format": "registry",
+    "ClassBalancedBatchSampler": "samplers",
+    "chronological_split": "splits",
+    "complement_indices": "splits",
+    "fraction_count": "splits",
+    "holdout_split": "splits",
+    "nested_fraction_indices": "splits",
+    "reshuffle_pool": "splits",
+    "SYNTHESIZERS": "synth",
+    "synthesize_ai4mars": "synth",
+    "synthesize_msl_v1": "synth",
+    "synthesize_paired_folder": "synth",
+    "apply_joint": "transforms",
+    "segmentation_eval_transform": "transforms",
+    "segmentation_train_transform": "transforms",
+    "JointView": "views",
+    "MultiView": "views",
+    "joint_view_transform": "views",
+    "semi_supervised_views": "views",
+    "simclr_view_transform": "views",
+    "LabelDropped": "wrappers",
+    "MappedDataset": "wrappers",
+    "chronological_subsets": "wrappers",
+    "label_fraction_split": "wrappers",
+}
+__all__ = sorted(_SUBMODULE_OF_NAME)
+
+
+def __getattr__(name: str) -> Any:
+    submodule = _SUBMODULE_OF_NAME.get(name)
+    if submodule is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{submodule}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

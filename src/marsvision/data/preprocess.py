@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from marsvision.data.imageio import resize_array
+
+if TYPE_CHECKING:
+    import torch  # imported where tensors are made: the ONNX predictor uses this module without PyTorch
 
 PRESETS = ("paper000", "plain")
 """``paper000``: nearest resize of image and label, [0, 1], ×1.5 brightening, clip (SPEC.md, Method A, Data).
@@ -66,10 +69,14 @@ class Preprocessing:
         array = image.transpose(2, 0, 1).astype(np.float32) / np.float32(UINT8_MAX)
         if self.preset == "paper000":
             np.clip(array * np.float32(PAPER000_BRIGHTEN), 0.0, 1.0, out=array)
+        import torch
+
         tensor = torch.from_numpy(np.ascontiguousarray(array))
         return tensor
 
 
 def label_tensor(label: np.ndarray) -> torch.Tensor:
     """Turn a ``uint8`` ``(H, W)`` label map into an ``int64`` tensor."""
+    import torch
+
     return torch.from_numpy(label.astype(np.int64))

@@ -19,21 +19,12 @@ from lightning.pytorch.utilities import CombinedLoader
 from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision.transforms import v2
 
-from marsvision.data import (
-    ClassBalancedBatchSampler,
-    JointView,
-    LabelDropped,
-    MappedDataset,
-    MultiView,
-    build_dataset,
-    chronological_split,
-    complement_indices,
-    holdout_split,
-    nested_fraction_indices,
-    segmentation_train_transform,
-    semi_supervised_views,
-    simclr_view_transform,
-)
+from marsvision.data.registry import build_dataset
+from marsvision.data.samplers import ClassBalancedBatchSampler
+from marsvision.data.splits import chronological_split, complement_indices, holdout_split, nested_fraction_indices
+from marsvision.data.transforms import segmentation_train_transform
+from marsvision.data.views import JointView, MultiView, semi_supervised_views, simclr_view_transform
+from marsvision.data.wrappers import LabelDropped, MappedDataset
 from marsvision.training.config import DataConfig, RunConfig
 from marsvision.training.reproducibility import EpochKeyedBatches, EpochSeededSampler, ItemSeeded
 
