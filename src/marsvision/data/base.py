@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import torch
@@ -79,7 +79,42 @@ class ImageLoader:
         return compute() if self.cache is None else self.cache.get([path], f"image-{prep.key}", compute)
 
 
-class SegmentationDataset(Dataset[Item]):
+SampleT = TypeVar("SampleT", SegmentationSample, ClassificationSample)
+
+
+class LabeledDataset(Dataset[Item], Generic[SampleT]):
+    """What both labeled readers share: samples, preprocessing, joint transform and the image loader."""
+
+    def __init__(
+        self,
+        root: Path,
+        samples: Sequence[SampleT],
+        preprocessing: Preprocessing,
+        transform: JointTransform | None,
+        cache_dir: str | Path | None,
+        acquisition_times: list[float] | None,
+    ) -> None:
+        self.root = root
+        self.samples: list[SampleT] = list(samples)
+        self.preprocessing = preprocessing
+        self.transform = transform
+        self.acquisition_times = acquisition_times
+        self._loader = ImageLoader(root, preprocessing, cache_dir)
+
+    @property
+    def ids(self) -> list[str]:
+        return [sample.id for sample in self.samples]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def _item(self, sample: SampleT, image: torch.Tensor, label: torch.Tensor) -> Item:
+        if self.transform is not None:
+            image, label = apply_joint(self.transform, image, label)
+        return {"image": image, "label": label, "id": sample.id}
+
+
+class SegmentationDataset(LabeledDataset[SegmentationSample]):
     """A labeled segmentation set.
 
     Items: ``{"image": (C, H, W) float32, "label": (H, W) int64, "id": str}``.
@@ -95,13 +130,8 @@ class SegmentationDataset(Dataset[Item]):
         cache_dir: str | Path | None = None,
         acquisition_times: list[float] | None = None,
     ) -> None:
-        self.root = root
-        self.samples = list(samples)
+        super().__init__(root, samples, preprocessing, transform, cache_dir, acquisition_times)
         self.class_mode = class_mode
-        self.preprocessing = preprocessing
-        self.transform = transform
-        self.acquisition_times = acquisition_times
-        self._loader = ImageLoader(root, preprocessing, cache_dir)
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -110,13 +140,6 @@ class SegmentationDataset(Dataset[Item]):
     @property
     def num_classes(self) -> int:
         return len(self.class_mode.class_names)
-
-    @property
-    def ids(self) -> list[str]:
-        return [sample.id for sample in self.samples]
-
-    def __len__(self) -> int:
-        return len(self.samples)
 
     def read_label(self, index: int) -> np.ndarray:
         """Return the mapped label map of item ``index`` at native size, checking values and sizes."""
@@ -163,11 +186,7 @@ class SegmentationDataset(Dataset[Item]):
         label_array = self._label_array(index)
         if image_array.shape[:2] != label_array.shape:
             raise DatasetError(sample.label, f"label shape {label_array.shape} ≠ image {image_array.shape[:2]}")
-        image = self.preprocessing.image_tensor(image_array)
-        label = label_tensor(label_array)
-        if self.transform is not None:
-            image, label = apply_joint(self.transform, image, label)
-        return {"image": image, "label": label, "id": sample.id}
+        return self._item(sample, self.preprocessing.image_tensor(image_array), label_tensor(label_array))
 
     def validate(self) -> list[str]:
         """Decode every image and label, returning one message per problem found (empty list: all good)."""
@@ -187,7 +206,7 @@ class SegmentationDataset(Dataset[Item]):
         return np.concatenate([counts[: self.num_classes], counts[255:256]])
 
 
-class ClassificationDataset(Dataset[Item]):
+class ClassificationDataset(LabeledDataset[ClassificationSample]):
     """A labeled classification set.
 
     Items: ``{"image": (C, H, W) float32, "label": int64 scalar, "id": str}``.
@@ -204,38 +223,23 @@ class ClassificationDataset(Dataset[Item]):
         cache_dir: str | Path | None = None,
         acquisition_times: list[float] | None = None,
     ) -> None:
-        self.root = root
-        self.samples = list(samples)
+        super().__init__(root, samples, preprocessing, transform, cache_dir, acquisition_times)
         self.class_names = class_names
         self.class_ids = class_ids
         """Official class id of each contiguous id (``class_ids[target]``)."""
-        self.preprocessing = preprocessing
-        self.transform = transform
-        self.acquisition_times = acquisition_times
-        self._loader = ImageLoader(root, preprocessing, cache_dir)
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
 
     @property
-    def ids(self) -> list[str]:
-        return [sample.id for sample in self.samples]
-
-    @property
     def targets(self) -> list[int]:
         return [sample.target for sample in self.samples]
-
-    def __len__(self) -> int:
-        return len(self.samples)
 
     def __getitem__(self, index: int) -> Item:
         sample = self.samples[index]
         image = self.preprocessing.image_tensor(self._loader.image(sample.image))
-        label = torch.tensor(sample.target, dtype=torch.int64)
-        if self.transform is not None:
-            image, label = apply_joint(self.transform, image, label)
-        return {"image": image, "label": label, "id": sample.id}
+        return self._item(sample, image, torch.tensor(sample.target, dtype=torch.int64))
 
     def validate(self) -> list[str]:
         """Decode every image, returning one message per problem found (empty list: all good)."""
