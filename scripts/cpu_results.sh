@@ -29,3 +29,22 @@ if [[ $step == all || $step == method-b-cls ]]; then
       --out runs/method-b-cls/$loss $quiet --json > docs/results/method-b-cls/$loss.json
   done
 fi
+if [[ $step == all || $step == method-b-cls-128 ]]; then
+  # Method B-cls at 128 px, 4 full epochs: seed by seed, so that an interrupted run leaves whole seeds; the sweep
+  # skips finished (seed) runs, and the last call per method only writes the 3-seed summary.
+  for seed in 0 1 2; do
+    for loss in ce ours focal class-balanced; do
+      $mv sweep -r wang-cls-msl128-cpu classification.loss=$loss name=cls128-$loss --seeds $seed \
+        --out runs/method-b-cls-128/$loss $quiet
+    done
+  done
+  for loss in ce ours focal class-balanced; do
+    $mv sweep -r wang-cls-msl128-cpu classification.loss=$loss name=cls128-$loss --seeds 0,1,2 \
+      --out runs/method-b-cls-128/$loss --json > docs/results/method-b-cls-128/$loss.json
+  done
+  # One longer CE run (20 epochs), against the peer measurement in ../shared/data/README.md.
+  $mv sweep -r wang-cls-msl128-cpu classification.loss=ce name=cls128-long-ce trainer.max_epochs=20 \
+    "optim.milestones=[15]" --seeds 0 --out runs/method-b-cls-128-long/ce $quiet --json \
+    > docs/results/method-b-cls-128/long-ce.json
+  $mv report runs/method-b-cls-128/{ce,ours,focal,class-balanced} --compare --out docs/results/method-b-cls-128/figures
+fi
