@@ -180,8 +180,8 @@ def measure(
     classes = 4 if config.data.class_mode == "terrain4" else 6
     batch = synthetic_batch(config.data.batch_size, config.data.channels, config.data.image_size, classes)
     warmup = pick(size, tiny=2, cpu=2, gpu=10)
-    steps = pick(size, tiny=3, cpu=6, gpu=50)
-    repeats = pick(size, tiny=2, cpu=3, gpu=3)
+    steps = pick(size, tiny=3, cpu=12, gpu=50)
+    repeats = pick(size, tiny=2, cpu=4, gpu=3)
     loops: dict[str, list[float]] = {"marsvision": [], "lightning": [], "plain": [], "plain_fused": []}
     inner: dict[str, list[float]] = {"marsvision": [], "lightning": []}
     per_repeat: dict[str, list[float]] = {name: [] for name in loops}

@@ -15,5 +15,6 @@ def ddp_worker(rank: int, world: int, init_file: str, queue) -> None:
         total = acc.compute()
         total_again = acc.sync()  # syncing twice must not double-count
         queue.put((rank, total.tolist(), total_again.tolist(), acc.local.tolist()))
+        dist.barrier()  # no rank tears gloo down while the other still talks to it
     finally:
         dist.destroy_process_group()

@@ -133,6 +133,7 @@ def _distributed_worker(rank: int, world: int, store_file: str, out_dir: str) ->
             lab[:] = IGNORE_INDEX
         bank.push(emb[1:2], lab[1:2])
         torch.save(bank.state_dict(), os.path.join(out_dir, f"rank{rank}.pt"))
+        dist.barrier()  # no rank tears gloo down while the other still talks to it
     finally:
         dist.destroy_process_group()
 

@@ -134,6 +134,7 @@ def _ddp_worker(rank: int, store: str, out_dir: str) -> None:
             },
             Path(out_dir) / f"rank{rank}.pt",
         )
+        dist.barrier()  # no rank tears gloo down while the other still talks to it (an abort at exit otherwise)
     finally:
         dist.destroy_process_group()
 

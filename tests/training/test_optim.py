@@ -53,6 +53,33 @@ def test_a_parameter_whose_first_gradient_comes_late_is_updated(name):
     torch.testing.assert_close(head.weight.detach(), start - 0.1)  # Adam's first step ≈ lr·sign(g); SGD's lr·g
 
 
+def test_fused_sgd_with_a_late_parameter_matches_torchs_loop_implementation():
+    """Zero momentum buffers set up front (for the fused kernel) give the same updates as torch's own SGD."""
+    backbone, head = _layers()
+    reference_backbone, reference_head = _layers()
+    config = OptimConfig(name="sgd", lr=0.1, momentum=0.9)
+    fused = build_optimizer(config, list(backbone.parameters()), list(head.parameters()))
+    assert fused.defaults["fused"] is True
+    references = [*reference_backbone.parameters(), *reference_head.parameters()]
+    loop = torch.optim.SGD(references, lr=0.1, momentum=0.9, foreach=False)
+    generator = torch.Generator().manual_seed(0)
+    for step in range(4):
+        pairs = [*zip(backbone.parameters(), reference_backbone.parameters(), strict=True)]
+        if step >= 2:  # the head's first gradient comes at the third step
+            pairs += zip(head.parameters(), reference_head.parameters(), strict=True)
+        for ours, reference in pairs:
+            gradient = torch.randn(ours.shape, generator=generator)
+            ours.grad, reference.grad = gradient.clone(), gradient.clone()
+        fused.step()
+        loop.step()
+    for ours, reference in zip(
+        [*backbone.parameters(), *head.parameters()],
+        [*reference_backbone.parameters(), *reference_head.parameters()],
+        strict=True,
+    ):
+        torch.testing.assert_close(ours, reference)
+
+
 def test_parameters_off_cpu_and_cuda_use_the_loop_implementation():
     layer = nn.Linear(3, 2, device="meta")
     optimizer = build_optimizer(OptimConfig(), list(layer.parameters()), [])

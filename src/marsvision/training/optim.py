@@ -25,15 +25,25 @@ FUSED_DEVICES = ("cpu", "cuda")
 
 
 def _fused(params: list[nn.Parameter]) -> bool:
-    """Whether torch's fused Adam/AdamW kernel can update ``params`` (float tensors on CPU or CUDA).
+    """Whether torch's fused Adam/AdamW/SGD kernel can update ``params`` (float tensors on CPU or CUDA).
 
     The fused kernel updates every tensor in one pass instead of a Python loop of ~10 ops per tensor: on the
     CPU fine-tuning step it cuts the optimiser step from ~17 ms to ~3 ms, the largest cost marsvision's own
     loop controls (benchmarks/README.md, "Framework overhead"). Same update rule, float rounding aside.
-    Not for SGD: its fused kernel fails when a parameter gets its first gradient after others already have
-    momentum buffers, which the semi-supervised stages do.
     """
     return bool(params) and all(p.is_floating_point() and p.device.type in FUSED_DEVICES for p in params)
+
+
+def _start_momentum(optimizer: torch.optim.SGD) -> None:
+    """Give every parameter a zero momentum buffer up front.
+
+    The fused SGD kernel needs all or none of a step's parameters to have a buffer, and stage-wise training
+    (semi-supervised segmentation) gives the classifier its first gradient after the encoder has stepped.
+    With dampening 0, buf = m·0 + g is torch's own first-step buf = g, so the updates are unchanged.
+    """
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            optimizer.state[param]["momentum_buffer"] = torch.zeros_like(param)
 
 
 def build_optimizer(
@@ -49,7 +59,10 @@ def build_optimizer(
             groups.append({"params": no_decay, "lr": lr, "weight_decay": 0.0})
     fused = _fused([*backbone, *heads])
     if config.name == "sgd":
-        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
+        sgd = torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, fused=fused)
+        if fused and config.momentum:
+            _start_momentum(sgd)
+        return sgd
     if config.name == "adam":
         return torch.optim.Adam(groups, lr=config.lr, fused=fused)
     if config.name == "adamw":
