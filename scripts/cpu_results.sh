@@ -42,9 +42,5 @@ if [[ $step == all || $step == method-b-cls-128 ]]; then
     $mv sweep -r wang-cls-msl128-cpu classification.loss=$loss name=cls128-$loss --seeds 0,1,2 \
       --out runs/method-b-cls-128/$loss --json > docs/results/method-b-cls-128/$loss.json
   done
-  # One longer CE run (20 epochs), against the peer measurement in ../shared/data/README.md.
-  $mv sweep -r wang-cls-msl128-cpu classification.loss=ce name=cls128-long-ce trainer.max_epochs=20 \
-    "optim.milestones=[15]" --seeds 0 --out runs/method-b-cls-128-long/ce $quiet --json \
-    > docs/results/method-b-cls-128/long-ce.json
   $mv report runs/method-b-cls-128/{ce,ours,focal,class-balanced} --compare --out docs/results/method-b-cls-128/figures
 fi
