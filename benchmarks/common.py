@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import gc
 import statistics
+import tempfile
 import time
 import weakref
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -161,6 +163,28 @@ class StepTimes:
         self.inner: list[float] = []
         self.loop: list[float] = []
         self._last_start: float | None = None
+
+
+def lightning_step_times(
+    module: Any, config: Any, batch: dict, device: torch.device, warmup: int, steps: int, marsvision: bool
+) -> StepTimes:
+    """Fit ``module`` on ``warmup + steps + 1`` copies of ``batch`` under marsvision's trainer (``build_trainer``)
+    or a bare Lightning one; the returned timer holds the ``steps`` timed steps after the warm-up."""
+    from marsvision.training.trainer import build_trainer
+
+    timer = StepTimes(device)
+    total = warmup + steps + 1
+    with quiet_lightning(), tempfile.TemporaryDirectory() as tmp:
+        if marsvision:
+            trainer = build_trainer(
+                config, Path(tmp), has_validation=False, extra_callbacks=[timer.callback], max_epochs=1
+            )
+        else:
+            trainer = bare_trainer(device, total, [timer.callback], config.trainer.precision)
+        trainer.fit(module, train_dataloaders=batch_loader(batch, total))
+    # loop[i] ends at the start of step i + 1: drop the warm-up steps, keep the next `steps`
+    timer.loop, timer.inner = timer.loop[warmup : warmup + steps], timer.inner[warmup : warmup + steps]
+    return timer
 
 
 def bare_trainer(device: torch.device, max_steps: int, callbacks: list[Any], precision: str = "32") -> Any:

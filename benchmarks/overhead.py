@@ -22,22 +22,18 @@ other processes falls on all of them alike. Reported: the median over all timed 
 from __future__ import annotations
 
 import statistics
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from benchmarks.common import (
-    StepTimes,
     autocast,
-    bare_trainer,
     batch_loader,
     device_for,
+    lightning_step_times,
     pick,
-    quiet_lightning,
     stats,
     sync,
     to_device,
@@ -156,21 +152,8 @@ def run_plain(
 def run_lightning(
     task: str, config: Any, batch: dict, device: torch.device, warmup: int, steps: int, classes: int, marsvision: bool
 ) -> tuple[list[float], list[float]]:
-    from marsvision.training.trainer import build_trainer
-
-    module = build_module(task, config, classes)
-    timer = StepTimes(device)
-    total = warmup + steps + 1
-    with quiet_lightning(), tempfile.TemporaryDirectory() as tmp:
-        if marsvision:
-            trainer = build_trainer(
-                config, Path(tmp), has_validation=False, extra_callbacks=[timer.callback], max_epochs=1
-            )
-        else:
-            trainer = bare_trainer(device, total, [timer.callback], config.trainer.precision)
-        trainer.fit(module, train_dataloaders=batch_loader(batch, total))
-    # loop[i] ends at the start of step i + 1: drop the warm-up steps, keep the next `steps`
-    return timer.loop[warmup : warmup + steps], timer.inner[warmup : warmup + steps]
+    timer = lightning_step_times(build_module(task, config, classes), config, batch, device, warmup, steps, marsvision)
+    return timer.loop, timer.inner
 
 
 def measure(

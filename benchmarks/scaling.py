@@ -164,8 +164,10 @@ def rss_check(meta: dict, batch: int = 8, side: int = 512) -> dict:
     results = context.Queue()
     child = context.Process(target=_rss_step, args=(batch, side, torch.get_num_threads(), results))
     child.start()
-    measured = results.get()
-    child.join()
+    child.join()  # the result is a small dict: the queue cannot fill and block the child's exit
+    if child.exitcode != 0:
+        raise RuntimeError(f"the paper step ({side}², batch {batch}) process exited with {child.exitcode}")
+    measured = results.get(timeout=60)
     measured_gib = (measured["rss_rise_bytes"] + measured["weights"]) / 2**30
     estimate = next(r for r in meta["rows"] if r["batch"] == batch and r["side"] == side)["total_gib"]
     return {

@@ -18,14 +18,12 @@ and flip (one thread, as in a DataLoader worker). ``end_to_end``: both in series
 from __future__ import annotations
 
 import statistics
-import tempfile
 import time
-from pathlib import Path
 from typing import Any, cast
 
 import torch
 
-from benchmarks.common import StepTimes, bare_trainer, batch_loader, device_for, pick, quiet_lightning
+from benchmarks.common import device_for, lightning_step_times, pick
 
 GOAL = 1.0
 
@@ -89,22 +87,6 @@ def lightly_module(config: Any) -> Any:
     return LightlySimCLR()
 
 
-def _steps(module: Any, config: Any, batch: dict, device: torch.device, warmup: int, steps: int, own: bool) -> list:
-    from marsvision.training.trainer import build_trainer
-
-    timer = StepTimes(device)
-    total = warmup + steps + 1
-    with quiet_lightning(), tempfile.TemporaryDirectory() as tmp:
-        if own:
-            trainer = build_trainer(
-                config, Path(tmp), has_validation=False, extra_callbacks=[timer.callback], max_epochs=1
-            )
-        else:
-            trainer = bare_trainer(device, total, [timer.callback], config.trainer.precision)
-        trainer.fit(module, train_dataloaders=batch_loader(batch, total))
-    return timer.loop[warmup : warmup + steps]
-
-
 def step_throughput(size: str, config: Any, device: torch.device) -> dict:
     from marsvision.training.pretrain import SimCLRModule
 
@@ -121,7 +103,9 @@ def step_throughput(size: str, config: Any, device: torch.device) -> dict:
         for name in times:
             torch.manual_seed(0)
             module = lightly_module(config) if name == "lightly" else SimCLRModule(config)
-            times[name] += _steps(module, config, batch, device, warmup, steps, own=name == "marsvision")
+            times[name] += lightning_step_times(
+                module, config, batch, device, warmup, steps, marsvision=name == "marsvision"
+            ).loop
     ips = {name: n / statistics.median(values) for name, values in times.items()}
     return {
         "view_side": side,
