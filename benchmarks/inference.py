@@ -43,7 +43,7 @@ def _network(kind: str, size: str, device: torch.device) -> tuple[Any, Any]:
         config.model.encoder = "r50_0.25x_sk1"
     classes = 6 if config.data.class_mode == "paper6" else 4
     module = build_module("segmentation", config, classes)
-    network = LogitsNetwork(module, "segmentation").to(device).eval()
+    network = LogitsNetwork(module, dense=True).to(device).eval()
     spec = ModelSpec.from_config(
         "segmentation", [f"class{i}" for i in range(classes)], side, config.data.preprocess, config.data.channels
     )

@@ -28,7 +28,8 @@ import torch.nn.functional as F
 from benchmarks.common import device_for, mib, peak_bytes, pick, time_calls, to_device
 from benchmarks.overhead import _config, build_module, plain_step_fn, synthetic_batch
 from marsvision.data.classes import IGNORE_INDEX
-from marsvision.losses.elementwise_contrastive import downsample_labels, elementwise_contrastive_loss
+from marsvision.data.labels import downsample_labels
+from marsvision.losses.elementwise_contrastive import elementwise_contrastive_loss
 from marsvision.losses.memory_bank import ClassMemoryBank
 
 SHARE_GOAL = 0.03

@@ -82,13 +82,12 @@ def _config(task: str, size: str, device: torch.device, image_size: int | None, 
 
 
 def build_module(task: str, config: Any, num_classes: int, seed: int = 0) -> Any:
-    """The marsvision Lightning module of ``task`` with seeded initial weights."""
-    from marsvision.training.segmentation import SegmentationModule
-    from marsvision.training.semiseg import SemiSegModule
+    """The marsvision Lightning module of the config's method with seeded initial weights."""
+    from marsvision.training.data import ClassInfo
+    from marsvision.training.registry import method_class
 
     torch.manual_seed(seed)
-    names = [f"class{i}" for i in range(num_classes)]
-    return SemiSegModule(config, names) if task == "semiseg" else SegmentationModule(config, names)
+    return method_class(config.method)(config, ClassInfo([f"class{i}" for i in range(num_classes)]))
 
 
 def plain_optimizer(config: Any, params: Any, fused: bool) -> torch.optim.Optimizer:
@@ -99,7 +98,8 @@ def plain_optimizer(config: Any, params: Any, fused: bool) -> torch.optim.Optimi
 
 def plain_step_fn(task: str, module: Any, config: Any, fused: bool = False) -> Any:
     """The hand-written step: the network, the loss written out, a plain optimiser. Returns step(batch)."""
-    from marsvision.losses.elementwise_contrastive import downsample_labels, elementwise_contrastive_loss
+    from marsvision.data.labels import downsample_labels
+    from marsvision.losses.elementwise_contrastive import elementwise_contrastive_loss
     from marsvision.losses.memory_bank import ClassMemoryBank
 
     model = module.model
@@ -152,7 +152,8 @@ def run_plain(
 def run_lightning(
     task: str, config: Any, batch: dict, device: torch.device, warmup: int, steps: int, classes: int, marsvision: bool
 ) -> tuple[list[float], list[float]]:
-    timer = lightning_step_times(build_module(task, config, classes), config, batch, device, warmup, steps, marsvision)
+    module = build_module(task, config, classes)
+    timer = lightning_step_times(module, config, {"labeled": batch}, device, warmup, steps, marsvision)
     return timer.loop, timer.inner
 
 

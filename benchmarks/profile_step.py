@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     with quiet_lightning(), tempfile.TemporaryDirectory() as tmp:
         trainer = build_trainer(config, Path(tmp), has_validation=False, max_epochs=1)
-        loader = batch_loader(batch, args.steps)
+        loader = batch_loader({"labeled": batch}, args.steps)
         if args.tool == "cprofile":
             profiler = cProfile.Profile()
             profiler.enable()

@@ -103,8 +103,9 @@ def step_throughput(size: str, config: Any, device: torch.device) -> dict:
         for name in times:
             torch.manual_seed(0)
             module = lightly_module(config) if name == "lightly" else SimCLRModule(config)
+            stream_batch = batch if name == "lightly" else {"simclr-views": batch}
             times[name] += lightning_step_times(
-                module, config, batch, device, warmup, steps, marsvision=name == "marsvision"
+                module, config, stream_batch, device, warmup, steps, marsvision=name == "marsvision"
             ).loop
     ips = {name: n / statistics.median(values) for name, values in times.items()}
     return {

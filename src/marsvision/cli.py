@@ -9,6 +9,8 @@ from typing import Annotated, Any, cast
 
 import typer
 
+from marsvision import runfolder
+
 app = typer.Typer(
     name="marsvision",
     help="Few-label terrain segmentation and image classification for Mars rover imagery.",
@@ -71,21 +73,25 @@ def _quiet_for_json(as_json: bool) -> None:
 
 
 def _run_training(
-    task: str | None,
+    pretraining: bool,
     recipe: str | None,
     overrides: list[str],
     resume: Path | None,
     as_json: bool,
 ) -> None:
     from marsvision.training.api import train
-    from marsvision.training.config import load_config
+    from marsvision.training.config import ConfigError, load_config
+    from marsvision.training.registry import method_class
 
     _quiet_for_json(as_json)
     if resume is not None and overrides:
         raise ValueError(f"--resume continues {resume} with its saved config; drop the overrides {overrides}")
-    if task is not None:
-        overrides = [f"task={task}", *overrides]
     config = load_config(recipe, overrides) if resume is None else None
+    if config is not None and (method_class(config.method).task == "pretrain") != pretraining:
+        command, other = ("pretrain", "train") if pretraining else ("train", "pretrain")
+        raise ConfigError(
+            f"method {config.method!r} (recipe {recipe}) is not for `marsvision {command}`: use `marsvision {other}`"
+        )
     result = train(config, resume=resume, argv=sys.argv)
     _emit(result, as_json)
 
@@ -93,8 +99,8 @@ def _run_training(
 Resume = Annotated[Path | None, typer.Option(help="Run directory (or checkpoint) to continue.")]
 
 
-def _training_command(name: str, task: str | None, default_recipe: str, summary: str) -> None:
-    """Register a command that trains from a recipe: ``pretrain`` and ``train`` differ only in task and default."""
+def _training_command(name: str, pretraining: bool, default_recipe: str, summary: str) -> None:
+    """Register a command that trains from a recipe: ``pretrain`` and ``train`` differ in the methods they take."""
 
     def command(
         recipe: Recipe = default_recipe,
@@ -107,18 +113,18 @@ def _training_command(name: str, task: str | None, default_recipe: str, summary:
         as_json: JsonFlag = False,
     ) -> None:
         extra = _trainer_overrides(overrides, device, devices, precision, runs_root)
-        _run_training(task, recipe, extra, resume, as_json)
+        _run_training(pretraining, recipe, extra, resume, as_json)
 
     command.__doc__ = summary
     app.command(name)(command)
 
 
 _training_command(
-    "pretrain", "pretrain", "simclr-ai4mars", "Contrastive (SimCLR) pretraining of an encoder on unlabeled images."
+    "pretrain", True, "simclr-ai4mars", "Contrastive (SimCLR) pretraining of an encoder on unlabeled images."
 )
 _training_command(
     "train",
-    None,
+    False,
     "finetune-ai4mars",
     "Train a segmentation or classification model from a recipe, then evaluate it on the test split.",
 )
@@ -225,9 +231,9 @@ def report(
     if compare:
         if len(targets) < 2:
             raise typer.BadParameter("--compare needs at least two run or sweep directories")
-        folder = out or targets[0] / "figures"
+        folder = out or targets[0] / runfolder.FIGURES_DIR
         result = {"per_class": str(write_per_class_comparison(targets, folder / "per_class_comparison.png"))}
-        if all((t / "features.npz").is_file() for t in targets):
+        if all((t / runfolder.FEATURES_FILE).is_file() for t in targets):
             result["tsne"] = str(write_tsne_comparison(targets, folder / "tsne_comparison.png"))
         _emit(result, as_json)
         return

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from marsvision import runfolder
 from marsvision.data.synth import synthesize_ai4mars, synthesize_msl_v1
 from marsvision.evaluation.report import write_report
 from marsvision.inference.export import export_onnx
@@ -22,7 +23,7 @@ from marsvision.inference.predict import predict_paths
 from marsvision.training.api import train
 from marsvision.training.config import load_config
 from marsvision.training.data import SHARED_DATA_ENV, resolve_root
-from marsvision.training.sweep import best_checkpoint, run_sweep
+from marsvision.training.sweep import run_sweep
 
 SHARED_FOLDER = "{shared}/ai4mars-msl-256-train"
 
@@ -124,7 +125,7 @@ def run_demo(out: Path, *, quick: bool = False, data: str = "synthetic", show_ta
         key=lambda row: row["metrics"].get("acc") or 0.0,
     )
     images = _sample_images(out, seg_data, use_shared)
-    checkpoint = best_checkpoint(Path(sweep["sweep_dir"]), best)
+    checkpoint = runfolder.best_checkpoint(Path(sweep["sweep_dir"]) / best["run_dir"])
     predictions = predict_paths([str(p) for p in images], out=out / "predictions", checkpoint=checkpoint)
     onnx = export_onnx(checkpoint, out / "model.onnx")
     _log("6/6 reports")
@@ -168,7 +169,7 @@ def run_demo(out: Path, *, quick: bool = False, data: str = "synthetic", show_ta
 def _rows(sweep: dict[str, Any]) -> list[dict[str, Any]]:
     import json
 
-    rows: list[dict[str, Any]] = json.loads((Path(sweep["sweep_dir"]) / "results.json").read_text())
+    rows: list[dict[str, Any]] = json.loads((Path(sweep["sweep_dir"]) / runfolder.RESULTS_JSON).read_text())
     for row in rows:
         row["label_fraction"] = row["data.label_fraction"]
         row["weights"] = row["model.weights"]

@@ -1,36 +1,54 @@
-"""Method B-cls training logic: data streams per loss and the MixUp/CutMix baselines."""
+"""Method B-cls training logic: data streams per method and the MixUp/CutMix baselines."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from marsvision.training.classification import mix_batch, streams_for
-
-
-def test_streams_per_loss():
-    assert streams_for("ours") == ("labeled", "balanced", "unlabeled")
-    assert streams_for("ce") == ("labeled",)
-    assert streams_for("supcon") == ("labeled", "balanced")
-    assert streams_for("pseudo-label") == ("labeled", "unlabeled")
-    with pytest.raises(ValueError, match=r"unknown classification\.loss 'dance'"):
-        streams_for("dance")
+from marsvision.training.classification import CutMixClassification, MixUpClassification
+from marsvision.training.config import load_config
+from marsvision.training.data import ClassInfo
+from marsvision.training.registry import method_class
 
 
-def test_mixup_is_a_convex_combination_with_the_returned_weight():
+def test_streams_per_method():
+    assert method_class("wang-cls").streams == ("labeled", "balanced", "unlabeled-views")
+    assert method_class("cls-ce").streams == ("labeled",)
+    assert method_class("cls-supcon").streams == ("labeled", "balanced")
+    assert method_class("cls-pseudo-label").streams == ("labeled", "unlabeled-views")
+    with pytest.raises(ValueError, match=r"unknown method 'dance'"):
+        method_class("dance")
+
+
+def _tiny(method_class_: type, classes: int = 4) -> MixUpClassification:
+    config = load_config(None, ["model.encoder=r18_0.25x_sk0", "data.channels=3", "model.projection_dim=8"])
+    return method_class_(config, ClassInfo([f"c{i}" for i in range(classes)]))
+
+
+def test_mixup_is_a_convex_combination_and_its_loss_mixes_the_two_labels():
+    module = _tiny(MixUpClassification)
+    images, targets = torch.rand(6, 3, 16, 16), torch.tensor([0, 1, 2, 3, 0, 1])
     torch.manual_seed(0)
-    images = torch.rand(6, 3, 8, 8)
-    mixed, order, lam = mix_batch(images, "mixup", alpha=1.0)
-    assert 0.0 <= lam <= 1.0
-    assert torch.allclose(mixed, lam * images + (1 - lam) * images[order])
+    mixed, soft = module.mixer()(images, targets)
+    lam = float(soft[0, targets[0]]) if targets[0] != targets[-1] else None
+    partner = images.roll(1, 0)  # torchvision mixes each image with the previous one
+    assert lam is not None and 0.0 <= lam <= 1.0
+    assert torch.allclose(mixed, lam * images + (1 - lam) * partner, atol=1e-6)
+    torch.manual_seed(0)
+    loss = module.supervised_loss(images, targets)
+    logits = module(mixed)
+    expected = lam * F.cross_entropy(logits, targets) + (1 - lam) * F.cross_entropy(logits, targets.roll(1, 0))
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
 def test_cutmix_weight_equals_the_share_of_kept_pixels():
+    module = _tiny(CutMixClassification)
+    images = torch.zeros(4, 3, 16, 16) + torch.arange(4.0).view(4, 1, 1, 1) + 1  # image i is filled with i + 1
+    targets = torch.tensor([0, 1, 2, 3])
     torch.manual_seed(3)
-    images = torch.zeros(4, 1, 16, 16)
-    images += torch.arange(4.0).view(4, 1, 1, 1) + 1  # image i is filled with i + 1
-    mixed, order, lam = mix_batch(images, "cutmix", alpha=1.0)
+    mixed, soft = module.mixer()(images, targets)
     kept = (mixed == images).float().mean(dim=(1, 2, 3))  # share of own pixels per image
     for i in range(4):
-        if order[i] != i:
-            assert kept[i].item() == pytest.approx(lam)
+        assert kept[i].item() == pytest.approx(soft[i, targets[i]].item())
+        assert soft[i].sum().item() == pytest.approx(1.0)

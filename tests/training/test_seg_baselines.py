@@ -18,15 +18,19 @@ from marsvision.data.classes import IGNORE_INDEX, TERRAIN4
 from marsvision.evaluation.report import write_tsne_comparison
 from marsvision.training.api import load_module, train
 from marsvision.training.checkpoint import safe_torch_load
-from marsvision.training.config import SegBaselineConfig, load_config
+from marsvision.training.config import load_config
+from marsvision.training.data import ClassInfo
 from marsvision.training.evaluate import FEATURE_PIXELS, PixelFeatureSample
 from marsvision.training.seg_augment import classmix_mask, cutmix_box_mask, cutout_mask, mix
 from marsvision.training.seg_baselines import (
-    SegBaselineModule,
+    ReCo,
+    TeacherSegmentation,
     confident_cross_entropy,
     ema_decay_at,
     ema_update,
-    mix_unlabeled,
+    mix_classmix,
+    mix_cutmix,
+    mix_cutout,
     sigmoid_rampup,
 )
 
@@ -101,9 +105,14 @@ def test_mix_unlabeled_pairs_every_pixel_with_its_pseudo_label() -> None:
     # the teacher's class of a pixel is a function of its brightness: mixing must preserve that relation
     classes = (images[:, 0] * 4).long().clamp(max=3)
     probabilities = torch.nn.functional.one_hot(classes, 4).permute(0, 3, 1, 2).float() * 0.9 + 0.025
-    for method in ("cutout", "cutmix", "classmix"):
-        config = SegBaselineConfig(method=method)  # type: ignore[arg-type]
-        mixed, pseudo, confidence = mix_unlabeled(images, probabilities, config, torch.Generator().manual_seed(5))
+    teacher_confidence, teacher_pseudo = probabilities.max(dim=1)
+    mixers = {
+        "cutout": lambda g: mix_cutout(images, teacher_pseudo, teacher_confidence, 0.5, g),
+        "cutmix": lambda g: mix_cutmix(images, teacher_pseudo, teacher_confidence, 0.5, g),
+        "classmix": lambda g: mix_classmix(images, teacher_pseudo, teacher_confidence, g),
+    }
+    for method, mixer in mixers.items():
+        mixed, pseudo, confidence = mixer(torch.Generator().manual_seed(5))
         labeled = pseudo != IGNORE_INDEX
         assert torch.equal(pseudo[labeled], (mixed[:, 0] * 4).long().clamp(max=3)[labeled])
         assert torch.allclose(confidence[labeled], torch.tensor(0.925))
@@ -144,12 +153,12 @@ def test_confident_cross_entropy_by_hand() -> None:
 
 def test_teacher_is_saved_but_not_optimised() -> None:
     config = load_config("wang-seg-reco", ["model.encoder=resnet18", "data.image_size=32", "semiseg.embedding_dim=8"])
-    module = SegBaselineModule(config, list(TERRAIN4))
+    module = ReCo(config, ClassInfo(list(TERRAIN4)))
     assert module.model.has_embedding and module.regional_contrast is not None
     assert any(key.startswith("teacher.") for key in module.state_dict())
     assert not any(p.requires_grad for p in module.teacher.parameters())
     with pytest.raises(ValueError, match="ema_decay"):
-        SegBaselineModule(load_config("wang-seg-cutmix", ["segbaseline.ema_decay=1.0"]), list(TERRAIN4))
+        TeacherSegmentation(load_config("wang-seg-cutmix", ["segbaseline.ema_decay=1.0"]), ClassInfo(list(TERRAIN4)))
 
 
 def test_pixel_feature_sample_is_capped_and_independent_of_batching() -> None:
@@ -168,12 +177,21 @@ def test_pixel_feature_sample_is_capped_and_independent_of_batching() -> None:
     assert np.array_equal(a["features"], b["features"]) and np.array_equal(a["labels"], b["labels"])
 
 
+METHODS = {
+    "cutout": "seg-cutout-teacher",
+    "cutmix": "seg-cutmix-teacher",
+    "classmix": "seg-classmix-teacher",
+    "mean-teacher": "seg-mean-teacher",
+    "reco": "seg-reco",
+}
+
+
 def tiny_baseline_config(root: Path, runs_root: Path, method: str):
     return load_config(
         None,
         [
             f"name=tiny-{method}",
-            "task=segmentation",
+            f"method={METHODS[method]}",
             f"runs_root={runs_root}",
             "data.dataset=paired-folder",
             f"data.root={root}",
@@ -188,7 +206,6 @@ def tiny_baseline_config(root: Path, runs_root: Path, method: str):
             "semiseg.embedding_dim=8",
             "optim.name=sgd",
             "optim.lr=0.01",
-            f"segbaseline.method={method}",
             "segbaseline.pseudo_label_threshold=0.0",  # an untrained teacher is never confident
             "segbaseline.rampup_epochs=0.5",
             "segbaseline.reco_num_queries=4",
@@ -215,7 +232,7 @@ def check_baseline_run(method: str, result: dict) -> Path:
     lagging = [k for k in teacher if not torch.equal(state[k], state["model." + k.removeprefix("teacher.")])]
     assert lagging, f"{method}: after the second step the teacher lags the network"
     module, config = load_module(Path(result["checkpoint"]))
-    assert isinstance(module, SegBaselineModule) and config.segbaseline.method == method
+    assert isinstance(module, TeacherSegmentation) and config.method == METHODS[method]
     with np.load(run_dir / "features.npz") as features:
         rows = len(features["labels"])
         dim = 8 if method == "reco" else 256  # H_s embedding, or the input of DeepLabv3+'s classifier

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from marsvision.data.classes import IGNORE_INDEX, TERRAIN4
 from marsvision.training.config import load_config
+from marsvision.training.data import ClassInfo
 from marsvision.training.semiseg import SemiSegModule, pseudo_labels, stage_of_epoch
 
 
@@ -43,7 +44,7 @@ def tiny_module(threshold: float) -> SemiSegModule:
         ["data.image_size=32", f"semiseg.pseudo_label_threshold={threshold}", "semiseg.embedding_dim=16"],
     )
     torch.manual_seed(0)
-    return SemiSegModule(config, list(TERRAIN4))
+    return SemiSegModule(config, ClassInfo(list(TERRAIN4)))
 
 
 def batch_with_gaps() -> dict:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, ClassVar
 
 from marsvision.data.base import (
     SegmentationDataset,
@@ -16,6 +18,7 @@ from marsvision.data.classmodes import get_class_mode
 from marsvision.data.errors import DatasetError
 from marsvision.data.names import acquisition_sol, edr_to_mask_stem, label_stem_candidates
 from marsvision.data.preprocess import Preprocessing
+from marsvision.data.reader import Reader
 from marsvision.data.splits import chronological_split
 from marsvision.data.transforms import JointTransform
 
@@ -102,7 +105,7 @@ def _label_files(tree: RoverTree, split: str, agreement: str) -> list[Path]:
     return []
 
 
-class Ai4Mars(SegmentationDataset):
+class Ai4Mars(SegmentationDataset, Reader):
     """AI4Mars terrain labels as a segmentation dataset.
 
     ``rover``: msl | mer | all; ``split``: train | test | chronological-early | chronological-late;
@@ -179,6 +182,27 @@ class Ai4Mars(SegmentationDataset):
         """The rover (``msl`` or ``mer``) of each item."""
         prep = Preprocessing(preprocess, image_size, channels)
         super().__init__(path, samples, mode, prep, transform, cache_dir, acquisition_times)
+
+    splits: ClassVar[tuple[str, ...]] = ("train", *(f"test-{level}" for level in AGREEMENTS))
+
+    @classmethod
+    def detect(cls, root: Path) -> bool:
+        return detect_ai4mars_layout(root) is not None
+
+    @classmethod
+    def config_options(cls, data: Any) -> dict[str, Any]:
+        return {"rover": data.rover, "test_agreement": data.test_agreement, "class_mode": data.class_mode}
+
+    @classmethod
+    def inspection_readers(cls, root: Path) -> dict[str, Callable[[], Any]]:
+        """Every rover's train labels, and the gold test labels at each agreement level."""
+        readers: dict[str, Callable[[], Any]] = {"train": lambda: cls(root, split="train", rover="all")}
+        for level in AGREEMENTS:
+            readers[f"test-{level}"] = lambda level=level: cls(root, "test", "all", level)  # type: ignore[misc]
+        return readers
+
+    def inspect_details(self) -> dict[str, Any]:
+        return {"missing_masks": dict(self.missing_masks), "missing_images": len(self.missing_images)}
 
     def _collect(self, tree: RoverTree, split: str, agreement: str) -> list[SegmentationSample]:
         images = _image_index(tree)

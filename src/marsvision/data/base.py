@@ -205,6 +205,37 @@ class SegmentationDataset(LabeledDataset[SegmentationSample]):
         counts = np.bincount(label.ravel(), minlength=256)
         return np.concatenate([counts[: self.num_classes], counts[255:256]])
 
+    def class_statistics(self, problems: list[str], decode: bool) -> dict[str, Any]:
+        """Images and pixels per class in one pass over the labels (decoding the images too if asked).
+
+        Files that fail are added to ``problems`` once each and left out of the counts.
+        """
+        pixels = np.zeros(self.num_classes + 1, np.int64)
+        images = np.zeros(self.num_classes, np.int64)
+        for index, sample in enumerate(self.samples):
+            if decode:
+                try:
+                    read_image(sample.image, self.preprocessing.channels)
+                except DatasetError as error:
+                    _add_problem(problems, error)
+            try:
+                counts = self.class_pixel_counts(index)
+            except DatasetError as error:
+                _add_problem(problems, error)
+                continue
+            pixels += counts
+            images += counts[:-1] > 0
+        labeled = pixels[:-1].sum()
+        names = self.class_names
+        return {
+            "task": "segmentation",
+            "class_names": list(names),
+            "images_per_class": {n: int(c) for n, c in zip(names, images, strict=True)},
+            "pixels_per_class": {n: int(c) for n, c in zip(names, pixels[:-1], strict=True)},
+            "pixel_share": {n: float(c / labeled) if labeled else 0.0 for n, c in zip(names, pixels[:-1], strict=True)},
+            "unlabeled_pixels": int(pixels[-1]),
+        }
+
 
 class ClassificationDataset(LabeledDataset[ClassificationSample]):
     """A labeled classification set.
@@ -255,6 +286,21 @@ class ClassificationDataset(LabeledDataset[ClassificationSample]):
         """Return the number of images of each class, by class name (zero for absent classes)."""
         counts = np.bincount(np.asarray(self.targets, dtype=np.int64), minlength=self.num_classes)
         return {name: int(count) for name, count in zip(self.class_names, counts, strict=True)}
+
+    def class_statistics(self, problems: list[str], decode: bool) -> dict[str, Any]:
+        """Images per class; with ``decode`` every image is decoded and failures are added to ``problems``."""
+        if decode:
+            problems.extend(p for p in self.validate() if p not in problems)
+        return {
+            "task": "classification",
+            "class_names": list(self.class_names),
+            "images_per_class": self.images_per_class(),
+        }
+
+
+def _add_problem(problems: list[str], error: DatasetError) -> None:
+    if str(error) not in problems:
+        problems.append(str(error))
 
 
 def check_nonempty(dataset_len: int, root: Path, split: str, detail: str = "") -> None:

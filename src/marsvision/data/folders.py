@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset
@@ -25,12 +26,13 @@ from marsvision.data.imageio import image_size as header_size
 from marsvision.data.imageio import is_image_file, list_image_files, read_image
 from marsvision.data.names import acquisition_sol
 from marsvision.data.preprocess import Preprocessing
+from marsvision.data.reader import Reader
 from marsvision.data.transforms import JointTransform
 
 LOGGER = logging.getLogger(__name__)
 
 PAIRED_SPLITS = ("all", "train")
-"""A paired folder is one split; ``"train"`` is accepted as a synonym of ``"all"``."""
+"""A folder is one split; ``"train"`` is accepted as a synonym of ``"all"``."""
 
 
 def times_from_names(ids: Iterable[str]) -> list[float] | None:
@@ -44,7 +46,7 @@ def times_from_names(ids: Iterable[str]) -> list[float] | None:
     return times
 
 
-class PairedFolder(SegmentationDataset):
+class PairedFolder(SegmentationDataset, Reader):
     """Segmentation pairs ``images/<id>.<ext>`` ↔ ``labels/<id>.png`` with AI4Mars values (0-3, 255).
 
     Images without a label are counted in ``unpaired_images`` and skipped; a label without an image is an
@@ -95,8 +97,19 @@ class PairedFolder(SegmentationDataset):
         ids = [sample.id for sample in samples]
         super().__init__(path, samples, mode, prep, transform, cache_dir, times_from_names(ids))
 
+    @classmethod
+    def detect(cls, root: Path) -> bool:
+        return (root / "images").is_dir() and (root / "labels").is_dir()
 
-class UnlabeledFolder(Dataset[Item]):
+    @classmethod
+    def config_options(cls, data: Any) -> dict[str, Any]:
+        return {"class_mode": data.class_mode}
+
+    def inspect_details(self) -> dict[str, Any]:
+        return {"unpaired_images": len(self.unpaired_images)}
+
+
+class UnlabeledFolder(Dataset[Item], Reader):
     """Every image below ``root`` (recursive): items ``{"image": (C, H, W) float32, "id": relative path}``.
 
     Pointed at an AI4Mars release, it reads only the rover images (not masks or labels) unless
@@ -119,8 +132,8 @@ class UnlabeledFolder(Dataset[Item]):
         ai4mars_images_only: bool = True,
     ) -> None:
         path = require_root(root)
-        if split != "all":
-            raise ValueError(f"an unlabeled folder has one split, 'all'; got {split!r}")
+        if split not in PAIRED_SPLITS:
+            raise ValueError(f"an unlabeled folder has one split; split must be one of {PAIRED_SPLITS}, got {split!r}")
         release_images = ai4mars_image_files(path) if ai4mars_images_only else None
         files = list_image_files(path, exclude_dirs) if release_images is None else release_images
         self.unreadable: list[tuple[str, str]] = []
@@ -140,6 +153,16 @@ class UnlabeledFolder(Dataset[Item]):
         self.transform = transform
         self._loader = ImageLoader(path, self.preprocessing, cache_dir)
         self.acquisition_times = times_from_names(self.ids)
+
+    @classmethod
+    def detect(cls, root: Path) -> bool:
+        return any(is_image_file(p) for p in root.iterdir()) or bool(list_image_files(root))
+
+    def inspect_details(self) -> dict[str, Any]:
+        return {"unreadable": [name for name, _ in self.unreadable]}
+
+    def inspect_problems(self) -> list[str]:
+        return [f"{name}: {problem}" for name, problem in self.unreadable]
 
     def _report(self, file: Path, problem: str) -> None:
         LOGGER.warning("skipping unreadable image %s: %s", file, problem)

@@ -6,7 +6,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from marsvision.data.base import (
     ClassificationDataset,
@@ -20,6 +20,7 @@ from marsvision.data.errors import DatasetError
 from marsvision.data.imageio import list_image_files
 from marsvision.data.names import acquisition_sol
 from marsvision.data.preprocess import Preprocessing
+from marsvision.data.reader import Reader
 from marsvision.data.splits import reshuffle_pool
 from marsvision.data.transforms import JointTransform
 
@@ -99,12 +100,17 @@ def _contiguous(classes: dict[int, str], unused: tuple[int, ...]) -> tuple[tuple
     return ids, tuple(classes[c] for c in ids)
 
 
-class _MslBase(ClassificationDataset):
+class _MslBase(ClassificationDataset, Reader):
     """Shared machinery: read the lists of the wanted split, optionally reshuffle train+val."""
 
     layout_name = ""
     lists: ClassVar[dict[str, str]] = {}
     image_prefix = ""
+    splits: ClassVar[tuple[str, ...]] = ("train", "val", "test")
+
+    @classmethod
+    def config_options(cls, data: Any) -> dict[str, Any]:
+        return {"reshuffle_trainval": data.reshuffle_trainval}
 
     def _entries(self, root: Path, split: str, valid: set[int], reshuffle_trainval: int | None) -> list[ListEntry]:
         if split not in self.lists:
@@ -189,6 +195,14 @@ class MslV1(_MslBase):
         prep = Preprocessing(preprocess, image_size, channels)
         self._finish(path, split, entries, class_ids, class_names, prep, transform, cache_dir)
 
+    @classmethod
+    def detect(cls, root: Path) -> bool:
+        return (root / V1_CLASS_FILE).is_file()
+
+    @classmethod
+    def inspect_root(cls, root: Path) -> dict[str, Any]:
+        return {"unlisted_images": len(msl_v1_unlisted_images(root))}
+
 
 def msl_v1_unlisted_images(root: str | Path) -> list[Path]:
     """Return the images in ``calibrated/`` listed in no split list present (unlabeled data, not errors)."""
@@ -235,6 +249,16 @@ class MslV21(_MslBase):
         self._finish(path, split, entries, class_ids, class_names, prep, transform, cache_dir)
         self.augmented = [bool(V21_AUGMENTED.search(sample.id)) for sample in self.samples]
         """Whether each item is an offline augmentation of another image."""
+
+    @classmethod
+    def detect(cls, root: Path) -> bool:
+        return (root / V21_CLASS_FILE).is_file() or any(
+            (child / V21_CLASS_FILE).is_file() for child in root.iterdir() if child.is_dir()
+        )
+
+    @classmethod
+    def config_options(cls, data: Any) -> dict[str, Any]:
+        return {**super().config_options(data), "drop_augmented": data.drop_augmented}
 
 
 def find_v21_root(root: Path) -> Path:

@@ -101,6 +101,15 @@ def semi_supervised_views(
     return v2.Compose(steps)
 
 
+def weak_view() -> v2.RandomHorizontalFlip:
+    """Return the weak augmentation of a labeled or pseudo-labeled image: a random horizontal flip.
+
+    Paper 002 (Table 4, "+Strong Aug") found the strong views cost classification accuracy when the
+    cross-entropy sees them; FixMatch (Sohn et al. 2020) labels unlabeled images from such a weak view.
+    """
+    return v2.RandomHorizontalFlip()
+
+
 def joint_view_transform(
     size: int,
     channels: int = 1,

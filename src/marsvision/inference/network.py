@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from marsvision.inference.spec import DENSE_TASKS, ModelSpec
+from marsvision.inference.spec import ModelSpec
 
 
 class LogitsNetwork(nn.Module):
@@ -19,10 +19,10 @@ class LogitsNetwork(nn.Module):
     contrastive loss), so neither prediction nor the ONNX graph computes it.
     """
 
-    def __init__(self, module: nn.Module, task: str) -> None:
+    def __init__(self, module: nn.Module, dense: bool) -> None:
         super().__init__()
         self.module = module
-        self.dense = task in DENSE_TASKS
+        self.dense = dense
         # Inference only: start in eval mode, so that exporters which restore the previous mode afterwards
         # (torch.onnx.export does) never switch BatchNorm and dropout of the wrapped module to training.
         self.eval()
@@ -57,7 +57,7 @@ def load_checkpoint(checkpoint: Path, device: str | None = None) -> CheckpointMo
 
     module, config = load_module(checkpoint)
     spec = ModelSpec.from_config(
-        config.task,
+        module.task,
         list(module.hparams["class_names"]),
         config.data.image_size,
         config.data.preprocess,
@@ -65,5 +65,5 @@ def load_checkpoint(checkpoint: Path, device: str | None = None) -> CheckpointMo
         module.hparams.get("class_ids", ()),
     )
     target = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    network = LogitsNetwork(module, config.task).to(target).eval()
+    network = LogitsNetwork(module, spec.dense).to(target).eval()
     return CheckpointModel(spec, network, target)

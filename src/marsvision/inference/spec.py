@@ -12,8 +12,10 @@ from dataclasses import dataclass
 
 from marsvision.data.preprocess import Preprocessing
 
-DENSE_TASKS = ("segmentation", "semiseg")
-"""Tasks whose network returns per-pixel logits ``(N, K, H, W)``."""
+TASKS = ("segmentation", "classification")
+"""Tasks a model can predict for: per-pixel logits ``(N, K, H, W)`` or per-image logits ``(N, K)``."""
+LEGACY_TASKS = {"semiseg": "segmentation"}
+"""Task names that models exported by marsvision ≤ 0.1 may carry, and what they mean now."""
 
 METADATA_VERSION = "1"
 """Version of the ``metadata_props`` layout written by ``marsvision export``."""
@@ -37,7 +39,9 @@ class ModelSpec:
     """The dataset's own id of each class index (e.g. MSL v1's 0-24 without 22); empty = the index itself."""
 
     def __post_init__(self) -> None:
-        if self.task not in (*DENSE_TASKS, "classification"):
+        if self.task in LEGACY_TASKS:
+            object.__setattr__(self, "task", LEGACY_TASKS[self.task])
+        if self.task not in TASKS:
             raise ValueError(f"cannot predict with a {self.task!r} model; need segmentation or classification")
         if not self.class_names:
             raise ValueError("the model has no class names")
@@ -47,7 +51,7 @@ class ModelSpec:
     @property
     def dense(self) -> bool:
         """Return whether the model predicts a label per pixel (else one class per image)."""
-        return self.task in DENSE_TASKS
+        return self.task == "segmentation"
 
     def class_id(self, index: int) -> int:
         """Return the dataset's id of class ``index``."""

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from marsvision.data.classes import IGNORE_INDEX
-from marsvision.losses.elementwise_contrastive import downsample_labels
+from marsvision.data.labels import downsample_labels
 
 
 def contrast_queries(queries: Tensor, positive_keys: Tensor, negative_keys: Tensor, temperature: float) -> Tensor:

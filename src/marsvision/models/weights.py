@@ -29,6 +29,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from marsvision.atomic import atomic_torch_save
 from marsvision.models.convert_tf import convert_simclrv2, load_tf_variables
 
 WeightsKind = Literal["auto", "torchvision", "mocov2", "marsvision", "simclrv2"]
@@ -184,9 +185,12 @@ def load_encoder_weights(
     return LoadReport(str(file), resolved, matched, missing, unexpected, dropped, adapted)
 
 
-def export_encoder(encoder: nn.Module, encoder_name: str, path: str | Path) -> None:
-    """Save ``{"encoder_name", "state_dict"}``: the exported-encoder file ``load_encoder_weights`` reads."""
-    torch.save({"encoder_name": encoder_name, "state_dict": encoder.state_dict()}, Path(path))
+def export_encoder(encoder: nn.Module, encoder_name: str, path: str | Path) -> Path:
+    """Save ``{"encoder_name", "state_dict"}`` atomically (a pretraining run's ``encoder.pt``).
+
+    This is the exported-encoder file that ``load_encoder_weights`` reads.
+    """
+    return atomic_torch_save({"encoder_name": encoder_name, "state_dict": encoder.state_dict()}, path)
 
 
 __all__ = ["KINDS", "LoadReport", "WeightsKind", "export_encoder", "load_encoder_weights"]

@@ -11,27 +11,18 @@ from typing import Any, cast
 
 import lightning as L
 import yaml
-from lightning.pytorch.utilities import CombinedLoader
 from torch import nn
 
+from marsvision import runfolder
+from marsvision.models.weights import export_encoder
 from marsvision.training import runs
-from marsvision.training.checkpoint import atomic_torch_save, safe_torch_load
+from marsvision.training.checkpoint import safe_torch_load
 from marsvision.training.config import RunConfig, from_dict
-from marsvision.training.data import (
-    build_classification_data,
-    build_eval_dataset,
-    build_pretraining_data,
-    build_segmentation_data,
-    cycling_loader,
-    make_loader,
-    test_split_name,
-)
+from marsvision.training.data import ClassInfo, RunData, build_eval_dataset, build_run_data
 from marsvision.training.evaluate import evaluate_model
 from marsvision.training.lightning_base import MarsvisionModule
+from marsvision.training.registry import method_class
 from marsvision.training.trainer import build_trainer
-
-ENCODER_FILE = "encoder.pt"
-"""The pretrained encoder a pretraining run leaves next to its checkpoints (``latest:<name>`` finds it)."""
 
 
 class _CurrentStderr(logging.StreamHandler):
@@ -57,7 +48,7 @@ def send_logs_to_stderr() -> None:
 def _resolve_resume(resume: Path) -> tuple[Path, Path]:
     """(run directory, checkpoint file) from either of them."""
     if resume.is_dir():
-        checkpoint = resume / runs.LAST_CHECKPOINT
+        checkpoint = runfolder.last_checkpoint(resume)
         run_dir = resume
     else:
         checkpoint = resume
@@ -68,65 +59,18 @@ def _resolve_resume(resume: Path) -> tuple[Path, Path]:
 
 
 def _config_of_run(run_dir: Path) -> RunConfig:
-    path = run_dir / runs.CONFIG_FILE
+    path = run_dir / runfolder.CONFIG_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not a marsvision run directory (config.yaml missing)")
     config: RunConfig = from_dict(RunConfig, yaml.safe_load(path.read_text()))
     return config
 
 
-def build_module_and_loaders(config: RunConfig) -> tuple[MarsvisionModule, Any, Any, dict[str, Any]]:
-    """The Lightning module of ``config.task`` with its train and validation loaders and held-out data."""
-    from marsvision.training.classification import ClassificationModule
-    from marsvision.training.pretrain import SimCLRModule
-    from marsvision.training.seg_baselines import SegBaselineModule
-    from marsvision.training.segmentation import SegmentationModule
-    from marsvision.training.semiseg import SemiSegModule
-
-    data_cfg = config.data
-    if config.task == "pretrain":
-        dataset = build_pretraining_data(config)
-        loader = make_loader(
-            dataset,
-            data_cfg,
-            batch_size=data_cfg.batch_size,
-            shuffle_seed=config.seed,
-            drop_last=len(dataset) > data_cfg.batch_size,  # type: ignore[arg-type]
-        )
-        return SimCLRModule(config), loader, None, {}
-    if config.task in ("segmentation", "semiseg"):
-        seg = build_segmentation_data(config)
-        # A last batch of one image breaks BatchNorm (and SK attention): drop the remainder when there is a full batch.
-        train_loader: Any = make_loader(
-            seg.train,
-            data_cfg,
-            batch_size=data_cfg.batch_size,
-            shuffle_seed=config.seed,
-            drop_last=len(seg.train) > data_cfg.batch_size,  # type: ignore[arg-type]
-        )
-        val_loader = make_loader(seg.val, data_cfg, batch_size=data_cfg.batch_size) if seg.val else None
-        held_out = {"test": seg.test, "class_names": seg.class_names, "split": test_split_name(data_cfg)}
-        if config.task == "segmentation" and config.segbaseline.method == "none":
-            return SegmentationModule(config, seg.class_names), train_loader, val_loader, held_out
-        unlabeled_loader = cycling_loader(
-            seg.unlabeled,
-            data_cfg,
-            batch_size=data_cfg.unlabeled_batch_size,
-            steps=len(train_loader),
-            seed=config.seed + 2,
-        )
-        loaders = CombinedLoader({"labeled": train_loader, "unlabeled": unlabeled_loader}, mode="min_size")
-        method = SemiSegModule if config.task == "semiseg" else SegBaselineModule  # the Table 8 baselines
-        return method(config, seg.class_names), loaders, val_loader, held_out
-    if config.task == "classification":
-        cls = build_classification_data(config)
-        module = ClassificationModule(
-            config, cls.class_names, samples_per_class=cls.samples_per_class, class_ids=cls.class_ids
-        )
-        val_loader = make_loader(cls.val, data_cfg, batch_size=data_cfg.batch_size) if cls.val else None
-        held_out = {"test": cls.test, "class_names": cls.class_names, "split": test_split_name(data_cfg)}
-        return module, cls.train_loaders, val_loader, held_out
-    raise ValueError(f"unknown task {config.task!r}")
+def build_module_and_data(config: RunConfig) -> tuple[MarsvisionModule, RunData]:
+    """The Lightning module of ``config.method`` and the data its streams declare."""
+    module_class = method_class(config.method)
+    data = build_run_data(config, module_class.task, module_class.streams)
+    return module_class(config, data.classes), data
 
 
 def train(config: RunConfig | None, *, resume: Path | None = None, argv: list[str] | None = None) -> dict[str, Any]:
@@ -148,19 +92,19 @@ def train(config: RunConfig | None, *, resume: Path | None = None, argv: list[st
         if config.trainer.devices > 1 or config.trainer.num_nodes > 1:
             os.environ[runs.RUN_DIR_ENV] = str(run_dir)  # the ranks Lightning launches inherit the environment
     L.seed_everything(config.seed, workers=True, verbose=False)
-    module, train_loaders, val_loader, held_out = build_module_and_loaders(config)
+    module, data = build_module_and_data(config)
     trainer = build_trainer(
         config,
         run_dir,
-        has_validation=val_loader is not None,
+        has_validation=data.val is not None,
         max_epochs=module.total_epochs(),
         stage_of_epoch=module.stage_of_epoch,
         find_unused_parameters=module.find_unused_parameters,
     )
     trainer.fit(
         module,
-        train_dataloaders=train_loaders,
-        val_dataloaders=val_loader,
+        train_dataloaders=data.train,
+        val_dataloaders=data.val,
         ckpt_path=str(checkpoint) if checkpoint else None,
         weights_only=True,
     )
@@ -169,29 +113,26 @@ def train(config: RunConfig | None, *, resume: Path | None = None, argv: list[st
             f"{config.data.root}: no training batch — too few training images for batch size "
             f"{config.data.batch_size} on {config.trainer.devices} device(s) (see data.label_fraction, data.batch_size)"
         )
-    result: dict[str, Any] = {"run_dir": str(run_dir), "task": config.task}
-    best = run_dir / "checkpoints" / "best.ckpt"
-    result["checkpoint"] = str(best if best.is_file() else run_dir / runs.LAST_CHECKPOINT)
-    if config.task == "pretrain" and trainer.is_global_zero:
-        result["encoder"] = str(export_encoder(module, run_dir / ENCODER_FILE))
-    if config.task != "pretrain" and trainer.is_global_zero:
+    result: dict[str, Any] = {
+        "run_dir": str(run_dir),
+        "method": config.method,
+        "task": module.task,
+        "images_seen": data.images_seen,
+        "checkpoint": str(runfolder.best_checkpoint(run_dir)),
+    }
+    if module.task == "pretrain" and trainer.is_global_zero:
+        encoder = cast(nn.Module, module.encoder)
+        result["encoder"] = str(export_encoder(encoder, config.model.encoder, run_dir / runfolder.ENCODER_FILE))
+    if data.test is not None and trainer.is_global_zero:
         state = safe_torch_load(result["checkpoint"])
         module.load_state_dict(state["state_dict"])
         evaluation = evaluate_model(
-            module, held_out["test"], config, held_out["class_names"], run_dir=run_dir, split=held_out["split"]
+            module, data.test, config, data.classes.names, run_dir=run_dir, split=data.test_split
         )
         result["metrics"] = _headline(evaluation["metrics"])
     result["wall_time_s"] = round(time.perf_counter() - started, 1)
-    runs.write_json_atomic(run_dir / runs.RESULT_FILE, result)
+    runs.write_json_atomic(run_dir / runfolder.RESULT_FILE, result)
     return result
-
-
-def export_encoder(module: MarsvisionModule, path: Path) -> Path:
-    """Save the pretrained encoder alone (``{"encoder_name", "state_dict"}``) for fine-tuning runs to load."""
-    encoder = cast(nn.Module, module.encoder)
-    payload = {"encoder_name": module.config.model.encoder, "state_dict": encoder.state_dict()}
-    atomic_torch_save(payload, path)
-    return path
 
 
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -201,29 +142,12 @@ def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
 
 def load_module(checkpoint: Path) -> tuple[MarsvisionModule, RunConfig]:
     """Rebuild a trained module from its checkpoint alone (config and class names travel inside)."""
-    from marsvision.training.classification import ClassificationModule
-    from marsvision.training.pretrain import SimCLRModule
-    from marsvision.training.seg_baselines import SegBaselineModule
-    from marsvision.training.segmentation import SegmentationModule
-    from marsvision.training.semiseg import SemiSegModule
-
     state = safe_torch_load(checkpoint)
-    hparams = state["hyper_parameters"]
+    hparams = state.get("hyper_parameters")
+    if not isinstance(hparams, dict) or "config" not in hparams:
+        raise ValueError(f"{checkpoint}: not a marsvision training checkpoint (no hyper_parameters.config)")
     config = MarsvisionModule.config_from_hparams(hparams)
-    class_names = list(hparams.get("class_names", []))
-    module: MarsvisionModule
-    if config.task == "pretrain":
-        module = SimCLRModule(config)
-    elif config.task == "segmentation" and config.segbaseline.method == "none":
-        module = SegmentationModule(config, class_names)
-    elif config.task == "segmentation":
-        module = SegBaselineModule(config, class_names)
-    elif config.task == "semiseg":
-        module = SemiSegModule(config, class_names)
-    else:
-        module = ClassificationModule(
-            config, class_names, samples_per_class=hparams.get("samples_per_class"), class_ids=hparams.get("class_ids")
-        )
+    module = method_class(config.method)(config, ClassInfo.from_hparams(hparams))
     module.load_state_dict(state["state_dict"])
     module.eval()
     return module, config
@@ -232,8 +156,7 @@ def load_module(checkpoint: Path) -> tuple[MarsvisionModule, RunConfig]:
 def evaluate_checkpoint(target: Path, *, split: str | None = None, data_root: str | None = None) -> dict[str, Any]:
     """Evaluate a run's best checkpoint (or a checkpoint file) on ``split``; writes ``eval-<split>.json``."""
     if target.is_dir():
-        best = target / "checkpoints" / "best.ckpt"
-        checkpoint = best if best.is_file() else target / runs.LAST_CHECKPOINT
+        checkpoint = runfolder.best_checkpoint(target)
         run_dir: Path | None = target
     else:
         checkpoint, run_dir = target, None

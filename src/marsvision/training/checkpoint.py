@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from marsvision.atomic import atomic_write_bytes
-
-
-def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` through a temp file and a rename: a crash leaves the previous file or the new one."""
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+from marsvision.atomic import atomic_torch_save
 
 
 def safe_torch_load(path: str | Path, map_location: Any = "cpu") -> Any:

@@ -1,17 +1,25 @@
-"""Method B classification (paper 002 §4) and the Table 3 baselines on one trainer.
+"""Method B classification (paper 002 §4) and the Table 3 baselines, one class per method on one network.
 
-Each step draws up to three streams: a labeled batch for the classification loss, a class-balanced batch
-(two different images of every class) for the inter-class contrastive loss L_s, and an unlabeled batch (two
-views of each image) for the similarity loss L_u. ``classification.loss`` picks the method.
+Every method trains the same network (backbone B + linear H_cls, with MLP heads H_s and H_u used only by the
+contrastive losses) with a cross-entropy on the labeled stream; the methods differ in that supervised loss and
+in what the other streams add:
+
+* ``cls-ce``, ``cls-focal``, ``cls-class-balanced``: the supervised loss alone;
+* ``cls-mixup``, ``cls-cutmix``: the cross-entropy on mixed images against mixed labels (torchvision v2);
+* ``cls-supcon``: + SupCon on class-balanced pairs; ``cls-pseudo-label``: + confident pseudo labels on
+  unlabeled images;
+* ``wang-cls`` (paper 002, "ours"): + λ_s L_s (inter-class contrast on class-balanced pairs of different
+  images) + λ_u L_u (similarity of two views of an unlabeled image).
 """
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
+from torchvision.transforms import v2
 
 from marsvision.evaluation.confusion import ConfusionMatrix
 from marsvision.evaluation.metrics import classification_metrics
@@ -24,121 +32,55 @@ from marsvision.models.classifier import SemiSupervisedClassifier
 from marsvision.models.encoders import create_encoder
 from marsvision.models.weights import WeightsKind, load_encoder_weights
 from marsvision.training.config import RunConfig
+from marsvision.training.data import ClassInfo, Stream, Task
+from marsvision.training.factory import resolve_weights
 from marsvision.training.lightning_base import MarsvisionModule
 
-LOSSES = ("ours", "ce", "focal", "class-balanced", "supcon", "pseudo-label", "mixup", "cutmix")
-STREAMS_OF_LOSS = {
-    "ours": ("labeled", "balanced", "unlabeled"),
-    "supcon": ("labeled", "balanced"),
-    "pseudo-label": ("labeled", "unlabeled"),
-}
 
+class CrossEntropyClassification(MarsvisionModule):
+    """The Table 3 baseline: cross-entropy on the labeled stream (``method: cls-ce``).
 
-def streams_for(loss: str) -> tuple[str, ...]:
-    """The data streams a classification loss consumes."""
-    if loss not in LOSSES:
-        raise ValueError(f"unknown classification.loss {loss!r}; choose one of {', '.join(LOSSES)}")
-    return STREAMS_OF_LOSS.get(loss, ("labeled",))
-
-
-def mix_batch(images: torch.Tensor, mode: str, alpha: float) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """MixUp (Zhang et al. 2018) or CutMix (Yun et al. 2019): mixed images, partner order, label weight λ.
-
-    λ ~ Beta(α, α); for CutMix the box covers 1 − λ of the image and λ is recomputed from the clipped box.
+    Subclasses change :meth:`supervised_loss` or add parts in :meth:`extra_parts`.
     """
-    lam = float(torch.distributions.Beta(alpha, alpha).sample())
-    order = torch.randperm(len(images))
-    if mode == "mixup":
-        return lam * images + (1 - lam) * images[order], order, lam
-    height, width = images.shape[-2:]
-    cut_h, cut_w = int(height * (1 - lam) ** 0.5), int(width * (1 - lam) ** 0.5)
-    top = int(torch.randint(0, height - cut_h + 1, (1,)))
-    left = int(torch.randint(0, width - cut_w + 1, (1,)))
-    mixed = images.clone()
-    mixed[..., top : top + cut_h, left : left + cut_w] = images[order][..., top : top + cut_h, left : left + cut_w]
-    return mixed, order, 1 - cut_h * cut_w / (height * width)
 
-
-class ClassificationModule(MarsvisionModule):
-    """Backbone B + linear H_cls, with MLP heads H_s and H_u used only by the contrastive losses."""
-
+    task: ClassVar[Task] = "classification"
     find_unused_parameters = True  # H_s and H_u sit idle under the losses that do not use them
 
-    def __init__(
-        self,
-        config: RunConfig,
-        class_names: list[str],
-        samples_per_class: list[int] | None = None,
-        class_ids: list[int] | None = None,
-    ) -> None:
-        super().__init__(config, class_names, class_ids)
-        self.save_hyperparameters({"samples_per_class": list(samples_per_class or [])})
-        self.num_classes = len(class_names)
+    def __init__(self, config: RunConfig, classes: ClassInfo | None = None) -> None:
+        super().__init__(config, classes)
         encoder = create_encoder(config.model.encoder, in_channels=config.data.channels)
         if config.model.weights:
-            load_encoder_weights(encoder, config.model.weights, kind=cast(WeightsKind, config.model.weights_kind))
+            weights = resolve_weights(config.model.weights, config.runs_root)
+            load_encoder_weights(encoder, weights, kind=cast(WeightsKind, config.model.weights_kind))
         self.model = SemiSupervisedClassifier(encoder, self.num_classes, projection_dim=config.model.projection_dim)
-        self.samples_per_class = list(samples_per_class or [])
-        self.streams = streams_for(config.classification.loss)
         self.val_confusion = ConfusionMatrix(self.num_classes)
 
     def backbone_modules(self) -> list[nn.Module]:
         # Paper 002 trains B, H_s and H_u at 1e-6 and only H_cls at 1e-3 (backbone_lr vs lr).
         return [self.model.encoder, self.model.supervised_head, self.model.unsupervised_head]
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        logits: torch.Tensor = self.model(images)["logits"]
+    def forward(self, images: Tensor) -> Tensor:
+        logits: Tensor = self.model(images)["logits"]
         return logits
 
-    def classification_loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        cfg = self.config.classification
-        if cfg.loss == "focal":
-            return focal_loss(logits, targets, gamma=cfg.focal_gamma)
-        if cfg.loss == "class-balanced":
-            counts = torch.tensor(self.samples_per_class, dtype=torch.float)
-            return class_balanced_loss(logits, targets, counts, beta=cfg.class_balanced_beta)
-        return F.cross_entropy(logits, targets)
+    def supervised_loss(self, images: Tensor, targets: Tensor) -> Tensor:
+        """L_ce of the labeled batch: images (N, C, H, W), class indices (N,)."""
+        return F.cross_entropy(self(images), targets)
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        cfg = self.config.classification
+    def extra_parts(self, batch: dict[str, Any]) -> dict[str, Tensor]:
+        """Unweighted loss parts from the other streams, each named in :attr:`loss_weights`."""
+        return {}
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         images, targets = batch["labeled"]["image"], batch["labeled"]["label"]
-        log: dict[str, torch.Tensor] = {}
-        if cfg.loss in ("mixup", "cutmix"):
-            mixed, order, lam = mix_batch(images, cfg.loss, cfg.mix_alpha)
-            logits = self(mixed)
-            loss = lam * F.cross_entropy(logits, targets) + (1 - lam) * F.cross_entropy(logits, targets[order])
-        else:
-            loss = self.classification_loss(self(images), targets)
-        log["ce"] = loss.detach()
-        if "balanced" in self.streams:
-            balanced = batch["balanced"]
-            first, second = balanced["image"][0::2], balanced["image"][1::2]  # two different images per class
-            z1 = self.model.embed_supervised(first)  # (C, D)
-            z2 = self.model.embed_supervised(second)
-            if cfg.loss == "supcon":
-                features = torch.stack([F.normalize(z1, dim=1), F.normalize(z2, dim=1)], dim=1)  # (C, 2, D)
-                contrastive = supcon_loss(features, balanced["label"][0::2], temperature=cfg.temperature)
-            else:
-                contrastive = inter_class_contrastive_loss(z1, z2, balanced["label"][0::2], cfg.temperature)
-            log["inter_class"] = contrastive.detach()
-            loss = loss + cfg.supervised_weight * contrastive
-        if "unlabeled" in self.streams:
-            view1, view2 = batch["unlabeled"]["views"][:2]
-            if cfg.loss == "pseudo-label":
-                with torch.no_grad():
-                    confidence, guess = self(view1).softmax(1).max(1)
-                keep = confidence >= cfg.pseudo_label_threshold
-                pseudo = F.cross_entropy(self(view2)[keep], guess[keep]) if keep.any() else loss.new_zeros(())
-                log["pseudo"] = pseudo.detach()
-                loss = loss + cfg.unsupervised_weight * pseudo
-            else:
-                similarity = similarity_loss(self.model.embed_unsupervised(view1), self.model.embed_unsupervised(view2))
-                log["similarity"] = similarity.detach()
-                loss = loss + cfg.unsupervised_weight * similarity
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(images))
-        for name, value in log.items():
-            self.log(f"train/{name}", value, on_epoch=True, batch_size=len(images))
-        return loss
+        parts = {"ce": self.supervised_loss(images, targets)}
+        extra = self.extra_parts(batch)
+        total = parts["ce"]
+        for name, value in extra.items():
+            if name in self.loss_weights:
+                total = total + self.weight(name) * value
+        parts.update(extra, loss=total)
+        return self.log_loss_parts(parts, batch_size=len(images))
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         logits = self(batch["image"])
@@ -150,3 +92,100 @@ class ClassificationModule(MarsvisionModule):
         metrics = classification_metrics(self.val_confusion.compute(), list(self.hparams["class_names"]))
         self.log("val/acc", metrics["top1"], prog_bar=True)
         self.val_confusion.reset()
+
+
+class FocalClassification(CrossEntropyClassification):
+    """Focal loss (Lin et al. 2017) instead of the cross-entropy, γ = ``classification.focal_gamma``."""
+
+    def supervised_loss(self, images: Tensor, targets: Tensor) -> Tensor:
+        return focal_loss(self(images), targets, gamma=self.config.classification.focal_gamma)
+
+
+class ClassBalancedClassification(CrossEntropyClassification):
+    """Class-balanced cross-entropy (Cui et al. 2019): classes weighted by the inverse effective number."""
+
+    def supervised_loss(self, images: Tensor, targets: Tensor) -> Tensor:
+        counts = torch.tensor(self.classes.samples_per_class, dtype=torch.float)
+        return class_balanced_loss(self(images), targets, counts, beta=self.config.classification.class_balanced_beta)
+
+
+class MixUpClassification(CrossEntropyClassification):
+    """MixUp (Zhang et al. 2018): the cross-entropy of mixed images against the same mix of their one-hot labels."""
+
+    def mixer(self) -> v2.Transform:
+        """The batch mixing transform; λ ~ Beta(α, α) with α = ``classification.mix_alpha``."""
+        return v2.MixUp(alpha=self.config.classification.mix_alpha, num_classes=self.num_classes)
+
+    def supervised_loss(self, images: Tensor, targets: Tensor) -> Tensor:
+        mixed, soft_targets = self.mixer()(images, targets)  # (N, C, H, W), (N, K)
+        return F.cross_entropy(self(mixed), soft_targets)
+
+
+class CutMixClassification(MixUpClassification):
+    """CutMix (Yun et al. 2019): a box of a partner image is pasted in; labels mix by the box's area."""
+
+    def mixer(self) -> v2.Transform:
+        return v2.CutMix(alpha=self.config.classification.mix_alpha, num_classes=self.num_classes)
+
+
+def _balanced_pairs(batch: dict[str, Any]) -> tuple[Tensor, Tensor, Tensor]:
+    """The two different images of every class in a class-balanced batch, and the classes: (C, …) each."""
+    balanced = batch["balanced"]
+    return balanced["image"][0::2], balanced["image"][1::2], balanced["label"][0::2]
+
+
+class SupConClassification(CrossEntropyClassification):
+    """+ Supervised contrastive loss (Khosla et al. 2020) on the class-balanced pairs (Table 3's SupCon)."""
+
+    streams: ClassVar[tuple[Stream, ...]] = ("labeled", "balanced")
+    loss_weights: ClassVar[dict[str, str]] = {"inter_class": "classification.supervised_weight"}
+
+    def extra_parts(self, batch: dict[str, Any]) -> dict[str, Tensor]:
+        first, second, classes = _balanced_pairs(batch)
+        z1 = F.normalize(self.model.embed_supervised(first), dim=1)  # (C, D)
+        z2 = F.normalize(self.model.embed_supervised(second), dim=1)
+        features = torch.stack([z1, z2], dim=1)  # (C, 2, D)
+        return {"inter_class": supcon_loss(features, classes, temperature=self.config.classification.temperature)}
+
+
+class PseudoLabelClassification(CrossEntropyClassification):
+    """+ Pseudo-labeling (Lee 2013): confident guesses on one view of an unlabeled image train the other view.
+
+    A guess counts when its confidence reaches ``classification.pseudo_label_threshold``.
+    """
+
+    streams: ClassVar[tuple[Stream, ...]] = ("labeled", "unlabeled-views")
+    loss_weights: ClassVar[dict[str, str]] = {"pseudo": "classification.unsupervised_weight"}
+
+    def extra_parts(self, batch: dict[str, Any]) -> dict[str, Tensor]:
+        view1, view2 = batch["unlabeled-views"]["views"][:2]
+        with torch.no_grad():
+            confidence, guess = self(view1).softmax(1).max(1)
+        keep = confidence >= self.config.classification.pseudo_label_threshold
+        logits = self(view2)
+        per_image = F.cross_entropy(logits, guess, reduction="none")  # (M,)
+        return {"pseudo": (per_image * keep).sum() / keep.sum().clamp(min=1)}
+
+
+class WangClassification(CrossEntropyClassification):
+    """Paper 002's method ("ours"): L = L_ce + λ_s L_s + λ_u L_u (§4, Eq. 4).
+
+    L_s: inter-class contrast between two different images of every class (class-balanced stream, H_s);
+    L_u: negative cosine similarity of two strong views of each unlabeled image (H_u).
+    """
+
+    streams: ClassVar[tuple[Stream, ...]] = ("labeled", "balanced", "unlabeled-views")
+    loss_weights: ClassVar[dict[str, str]] = {
+        "inter_class": "classification.supervised_weight",
+        "similarity": "classification.unsupervised_weight",
+    }
+
+    def extra_parts(self, batch: dict[str, Any]) -> dict[str, Tensor]:
+        first, second, classes = _balanced_pairs(batch)
+        z1 = self.model.embed_supervised(first)  # (C, D)
+        z2 = self.model.embed_supervised(second)
+        view1, view2 = batch["unlabeled-views"]["views"][:2]
+        return {
+            "inter_class": inter_class_contrastive_loss(z1, z2, classes, self.config.classification.temperature),
+            "similarity": similarity_loss(self.model.embed_unsupervised(view1), self.model.embed_unsupervised(view2)),
+        }

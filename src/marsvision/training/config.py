@@ -9,34 +9,70 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import sys
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 
-Task = Literal["pretrain", "segmentation", "semiseg", "classification"]
-SegBaselineMethod = Literal["none", "cutout", "cutmix", "classmix", "mean-teacher", "reco"]
+
+@dataclass(frozen=True)
+class Registered:
+    """Marks a ``str`` field whose value must be a name in a registry (methods, dataset readers).
+
+    The registry is asked when a config is loaded, so names registered later (a plugin, a test) are valid too.
+    """
+
+    what: str
+    names: Callable[[], list[str]]
+
+
+def _method_names() -> list[str]:
+    from marsvision.training.registry import method_names
+
+    return method_names()
+
+
+def _dataset_names() -> list[str]:
+    from marsvision.data.registry import dataset_names
+
+    return dataset_names()
+
+
+MethodName = Annotated[str, Registered("method", _method_names)]
+DatasetName = Annotated[str, Registered("dataset reader", _dataset_names)]
+Preprocess = Literal["plain", "paper000"]
+ClassModeName = Literal["terrain4", "paper6", "terrain4+unlabeled", "paper6+unlabeled"]
+Rover = Literal["msl", "mer", "all"]
+TestAgreement = Literal["min1", "min2", "min3"]
+OptimizerName = Literal["sgd", "adam", "adamw", "lars"]
+ScheduleName = Literal["constant", "cosine", "poly", "step"]
+HeadName = Literal["paper", "relu", "deeplabv3plus"]
+WeightsKindName = Literal["auto", "torchvision", "mocov2", "marsvision", "simclrv2"]
+DeviceName = Literal["auto", "cpu", "cuda", "gpu", "mps"]
+PrecisionName = Literal["32", "32-true", "bf16-mixed", "16-mixed", "bf16-true", "64", "64-true"]
 
 
 @dataclass
 class DataConfig:
     """Which images and labels a run reads, and how they are prepared and split."""
 
-    dataset: str = "paired-folder"
-    """Reader name from ``marsvision.data.DATASETS`` (ai4mars, paired-folder, msl-v1, msl-v2.1, unlabeled-folder)."""
+    dataset: DatasetName = "paired-folder"
+    """Reader name from the dataset registry (ai4mars, paired-folder, msl-v1, msl-v2.1, unlabeled-folder)."""
     root: str = ""
     """Dataset root exactly as downloaded; ``{shared}`` expands to $MARSVISION_SHARED_DATA."""
     image_size: int = 128
     channels: int = 1
     """1 = grayscale (NAVCAM); 3 replicates or keeps colour for ImageNet-style backbones."""
-    preprocess: str = "plain"
+    preprocess: Preprocess = "plain"
     """``paper000``: nearest resize, ×1.5 brighten, clip (SPEC Method A); ``plain``: resize only."""
-    class_mode: str = "terrain4"
-    rover: str = "msl"
-    test_agreement: str = "min3"
+    class_mode: ClassModeName = "terrain4"
+    rover: Rover = "msl"
+    test_agreement: TestAgreement = "min3"
     train_split: str = "train"
     eval_split: str = "test"
     test_holdout: int = 0
@@ -44,13 +80,17 @@ class DataConfig:
     chronological: float | None = None
     """If set, order by acquisition time: this first fraction trains, the rest is the test set (paper 002: 0.6)."""
     val_fraction: float = 0.1
-    """Share of the labeled pool kept for validation and early stopping (never the test set)."""
+    """Share of the labeled set kept for validation and early stopping (inside the label budget; never the test
+    set); 0 trains on every labeled image with a fixed schedule."""
     label_fraction: float = 1.0
     label_count: int | None = None
     fraction_seed: int = 0
     """Seed of the nested label subsets: fixed across methods and training seeds so that curves compare."""
     unlabeled_root: str | None = None
-    """Extra folder of unlabeled images; by default the unlabeled remainder of the training split is used."""
+    """A folder of unlabeled images used in addition to the unlabeled remainder of the training split."""
+    unlabeled_test_images: bool = False
+    """Also use the test images, without their labels, as unlabeled data (transductive semi-supervised learning,
+    e.g. the MSL v1 val images when they are the evaluation split); the run's ``images_seen`` counts them."""
     reshuffle_trainval: int | None = None
     drop_augmented: bool = False
     batch_size: int = 8
@@ -64,11 +104,11 @@ class ModelConfig:
     """The network: encoder name from the registry, head variant and initialisation."""
 
     encoder: str = "r18_1x_sk0"
-    head: str = "paper"
+    head: HeadName = "paper"
     """Segmentation head: ``paper`` (authors' atrous block, no ReLU), ``relu`` (DeepLabv3) or ``deeplabv3plus``."""
     weights: str | None = None
     """Path to initial encoder weights (marsvision pretraining checkpoint, MoCo v2, torchvision, SimCLRv2)."""
-    weights_kind: str = "auto"
+    weights_kind: WeightsKindName = "auto"
     projection_dim: int = 128
     projection_layers: int = 3
     """SimCLRv2 uses a 3-layer projection MLP, SimCLR v1 a 2-layer one."""
@@ -78,15 +118,14 @@ class ModelConfig:
 class OptimConfig:
     """Optimiser and learning-rate schedule (a pure epoch → factor function, see schedules.py)."""
 
-    name: str = "adam"
+    name: OptimizerName = "adam"
     lr: float = 0.002 * 8**0.5
     """Paper 000 fine-tuning: 0.002·√batch with batch 8 (the paper prints 0.057; the formula gives 0.00566)."""
     backbone_lr: float | None = None
     """Separate learning rate for the pretrained encoder (paper 002 classification: 1e-6); None = lr."""
     momentum: float = 0.9
     weight_decay: float = 0.0
-    schedule: str = "constant"
-    """constant | cosine | poly | step."""
+    schedule: ScheduleName = "constant"
     warmup_epochs: int = 0
     milestones: list[int] = field(default_factory=list)
     gamma: float = 0.1
@@ -98,10 +137,10 @@ class TrainerConfig:
     """Loop, devices and stopping; passed to the Lightning trainer."""
 
     max_epochs: int = 50
-    device: str = "auto"
+    device: DeviceName = "auto"
     devices: int = 1
     num_nodes: int = 1
-    precision: str = "32"
+    precision: PrecisionName = "32"
     early_stopping_patience: int | None = 10
     """Paper 000 trains up to 50 epochs 'until validation convergence': stop after this many epochs without gain."""
     monitor: str = "val/loss"
@@ -140,14 +179,11 @@ class SemiSegConfig:
 
 @dataclass
 class SegBaselineConfig:
-    """Method B-seg Table 8 baselines on the supervised DeepLabv3+ trainer (``task=segmentation``, seg_baselines.py).
+    """Settings of the Method B-seg Table 8 baselines with an EMA teacher (``method: seg-*-teacher``, seg_baselines.py).
 
-    Every method but ``none`` keeps an EMA teacher of the network and adds a loss on the unlabeled stream.
+    Each keeps an EMA teacher of the network and adds a loss on the unlabeled stream.
     """
 
-    method: SegBaselineMethod = "none"
-    """none (cross-entropy only) | cutout | cutmix | classmix (student on mixed unlabeled images against the
-    teacher's mixed pseudo labels) | mean-teacher (softmax consistency) | reco (classmix + regional contrast)."""
     ema_decay: float = 0.99
     """Teacher θ' ← α θ' + (1 − α) θ after each step, with α = min(1 − 1/(step + 1), ema_decay)."""
     unsupervised_weight: float = 1.0
@@ -173,10 +209,8 @@ class SegBaselineConfig:
 
 @dataclass
 class ClassificationConfig:
-    """Method B classification: CE + λ_s inter-class contrastive + λ_u similarity (paper 002 §4)."""
+    """Method B classification (CE + λ_s inter-class contrastive + λ_u similarity, paper 002 §4) and its baselines."""
 
-    loss: str = "ours"
-    """ours | ce | focal | class-balanced | supcon | pseudo-label | mixup | cutmix."""
     temperature: float = 0.2
     supervised_weight: float = 1.0
     unsupervised_weight: float = 0.2
@@ -185,6 +219,10 @@ class ClassificationConfig:
     class_balanced_beta: float = 0.9999
     pseudo_label_threshold: float = 0.95
     mix_alpha: float = 1.0
+    labeled_augmentation: Literal["weak", "strong"] = "weak"
+    """Augmentation of the cross-entropy's labeled stream: ``weak`` (horizontal flip) or ``strong`` (paper 002's
+    contrastive views). Paper 002 (Table 4, "+Strong Aug") reports strong views cost the cross-entropy accuracy;
+    the contrastive streams always get the strong views."""
 
 
 @dataclass
@@ -202,7 +240,8 @@ class RunConfig:
     """A whole run: what to do, on which data, with which model, for how long."""
 
     name: str = "run"
-    task: Task = "segmentation"
+    method: MethodName = "seg-supervised"
+    """What trains: a name from the method registry (``marsvision methods`` lists them)."""
     seed: int = 0
     runs_root: str = "runs"
     data: DataConfig = field(default_factory=DataConfig)
@@ -227,9 +266,18 @@ def _describe(tp: Any) -> str:
 def _coerce(value: Any, tp: Any, key: str) -> Any:
     """Check ``value`` against the annotation ``tp``; ints pass as floats, nothing else is converted."""
     origin = get_origin(tp)
+    if origin is Annotated:
+        base, *extras = get_args(tp)
+        value = _coerce(value, base, key)
+        for extra in extras:
+            if isinstance(extra, Registered) and value not in (names := extra.names()):
+                raise ConfigError(
+                    f"{key}: unknown {extra.what} {value!r}{_suggestion(value, names)}; choose one of {names}"
+                )
+        return value
     if origin is Literal:
         if value not in get_args(tp):
-            raise ConfigError(f"{key}: {value!r} is not one of {list(get_args(tp))}")
+            raise ConfigError(f"{key}: {value!r} is not one of {list(get_args(tp))}{_suggestion(value, get_args(tp))}")
         return value
     if origin in (Union, types.UnionType):
         errors = []
@@ -268,20 +316,94 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
 
 
 def _field_types(cls: type) -> dict[str, Any]:
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
+def _suggestion(value: Any, valid: Any) -> str:
+    close = difflib.get_close_matches(str(value), [str(v) for v in valid], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def _unknown_key(key: str, valid: list[str]) -> ConfigError:
-    close = difflib.get_close_matches(key.rsplit(".", 1)[-1], valid, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    hint = _suggestion(key.rsplit(".", 1)[-1], valid)
     return ConfigError(f"unknown config key {key!r}{hint}; valid keys here: {', '.join(sorted(valid))}")
+
+
+LEGACY_SEGMENTATION_METHODS = {
+    "none": "seg-supervised",
+    "cutout": "seg-cutout-teacher",
+    "cutmix": "seg-cutmix-teacher",
+    "classmix": "seg-classmix-teacher",
+    "mean-teacher": "seg-mean-teacher",
+    "reco": "seg-reco",
+}
+"""``segbaseline.method`` values of marsvision ≤ 0.1 → the method they name."""
+LEGACY_CLASSIFICATION_METHODS = {
+    "ours": "wang-cls",
+    **{loss: f"cls-{loss}" for loss in ("ce", "focal", "class-balanced", "supcon", "pseudo-label", "mixup", "cutmix")},
+}
+"""``classification.loss`` values of marsvision ≤ 0.1 → the method they name."""
+LEGACY_TASKS = ("pretrain", "segmentation", "semiseg", "classification")
+
+
+_legacy_notes_given: set[str] = set()
+"""Each legacy mapping is noted once per process, however often a sweep reloads the recipe."""
+
+
+def migrate_legacy_keys(values: dict[str, Any]) -> dict[str, Any]:
+    """Map the three keys that chose a method in marsvision ≤ 0.1 to the one ``method`` key (a copy).
+
+    ``task`` (pretrain | segmentation | semiseg | classification) with ``segbaseline.method`` or
+    ``classification.loss`` becomes e.g. ``method: seg-cutmix-teacher`` or ``method: cls-focal``; a
+    ``method`` given alongside wins. Says once, on stderr, what it mapped.
+    """
+    segbaseline = values.get("segbaseline") if isinstance(values.get("segbaseline"), dict) else {}
+    classification = values.get("classification") if isinstance(values.get("classification"), dict) else {}
+    legacy_segbaseline = segbaseline.get("method") if segbaseline else None
+    legacy_loss = classification.get("loss") if classification else None
+    if "task" not in values and legacy_segbaseline is None and legacy_loss is None:
+        return values
+    migrated = {**values}
+    task = migrated.pop("task", None)
+    if segbaseline:
+        migrated["segbaseline"] = {k: v for k, v in segbaseline.items() if k != "method"}
+    if classification:
+        migrated["classification"] = {k: v for k, v in classification.items() if k != "loss"}
+    if task is not None and task not in LEGACY_TASKS:
+        raise ConfigError(f"task: {task!r} is not one of {list(LEGACY_TASKS)} (and `task` is replaced by `method`)")
+    table: dict[str, str]
+    if task == "classification" or (task is None and legacy_loss is not None):
+        table, legacy = LEGACY_CLASSIFICATION_METHODS, legacy_loss or "ours"
+        key = "classification.loss"
+    else:
+        table, legacy = LEGACY_SEGMENTATION_METHODS, legacy_segbaseline or "none"
+        key = "segbaseline.method"
+    if task == "pretrain":
+        method = "simclr"
+    elif task == "semiseg":
+        method = "wang-seg"
+    elif legacy not in table:
+        raise ConfigError(f"{key}: {legacy!r} is not one of {list(table)} (and `{key}` is replaced by `method`)")
+    else:
+        method = table[legacy]
+    migrated.setdefault("method", method)
+    note = (
+        "marsvision: note: `task`, `segbaseline.method` and `classification.loss` are replaced by `method`; "
+        f"read as method={migrated['method']}"
+    )
+    if note not in _legacy_notes_given:
+        _legacy_notes_given.add(note)
+        print(note, file=sys.stderr)
+    return migrated
 
 
 def from_dict(cls: type[Any], values: dict[str, Any], prefix: str = "") -> Any:
     """Build dataclass ``cls`` from a nested dict, rejecting unknown keys and wrong types."""
     if not isinstance(values, dict):
         raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {values!r}")
+    if cls is RunConfig:
+        values = migrate_legacy_keys(values)
     types_by_name = _field_types(cls)
     kwargs = {}
     for key, value in values.items():
@@ -361,6 +483,7 @@ def load_recipe_values(name_or_path: str) -> dict[str, Any]:
         raise ConfigError(f"{path}: a recipe must be a mapping of sections")
     values.pop("description", None)
     base = values.pop("base", None)
+    values = migrate_legacy_keys(values)
     if base is None:
         return values
     return _deep_merge(load_recipe_values(base), values)
@@ -376,9 +499,22 @@ def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+LEGACY_METHOD_KEYS = ("task", "segbaseline.method", "classification.loss")
+
+
+def migrate_legacy_overrides(overrides: list[str]) -> list[str]:
+    """Overrides of the legacy method keys become one ``method=`` override (so they win over the recipe's)."""
+    legacy = [text for text in overrides if text.split("=", 1)[0] in LEGACY_METHOD_KEYS]
+    if not legacy:
+        return overrides
+    migrated = migrate_legacy_keys(apply_overrides({}, legacy))
+    kept = [text for text in overrides if text not in legacy]
+    return [f"method={migrated['method']}", *kept]
+
+
 def load_config(recipe: str | None = None, overrides: list[str] | None = None) -> RunConfig:
     """Recipe (bundled name or YAML path) + command-line overrides → a validated :class:`RunConfig`."""
     values = load_recipe_values(recipe) if recipe else {}
-    values = apply_overrides(values, overrides or [])
+    values = apply_overrides(values, migrate_legacy_overrides(overrides or []))
     config: RunConfig = from_dict(RunConfig, values)
     return config

@@ -1,29 +1,38 @@
-"""Turn a :class:`DataConfig` into the datasets and loaders a task needs: train, validation, test, unlabeled.
+"""Turn a :class:`DataConfig` and a method's declared streams into the data of a run.
 
-Split policy, in order: the test set is the official evaluation split, or ``test_holdout`` images held out of
-the training split, or the late part of a chronological split; the validation set (early stopping and
-tuning only) is ``val_fraction`` of what remains; the labeled subset is a nested ``label_fraction`` of the
-rest, drawn with ``fraction_seed``; the remainder is the unlabeled pool.
+Split policy, in order (SPEC.md; a label budget counts every labeled image a run touches):
+
+1. the **test set** is the official evaluation split, or ``test_holdout`` images held out of the training split,
+   or the late part of a chronological split; the rest of the training split is the **pool**;
+2. the **labeled set** is a nested ``label_fraction`` (or ``label_count``) of the pool, drawn with
+   ``fraction_seed``: 1 % of AI4Mars is 161 of its 16,064 training images, as in paper 000;
+3. the **validation set** (early stopping and checkpoint choice only) is ``val_fraction`` of the labeled set,
+   so it is inside the label budget; the rest of the labeled set trains;
+4. the **unlabeled set** is the pool's remainder (the labeled images when there is none), plus the images of
+   ``unlabeled_root`` and, with ``unlabeled_test_images``, the test images without their labels.
+
+Each training step draws one batch from every stream the method declares (``MarsvisionModule.streams``): the
+first stream defines the epoch and the others ride along for exactly as many batches.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 from lightning.pytorch.utilities import CombinedLoader
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 from torchvision.transforms import v2
 
-from marsvision.data.registry import build_dataset
+from marsvision.data.registry import build_dataset, reader_class
 from marsvision.data.samplers import ClassBalancedBatchSampler
 from marsvision.data.splits import chronological_split, complement_indices, holdout_split, nested_fraction_indices
 from marsvision.data.transforms import segmentation_train_transform
-from marsvision.data.views import JointView, MultiView, semi_supervised_views, simclr_view_transform
+from marsvision.data.views import JointView, MultiView, semi_supervised_views, simclr_view_transform, weak_view
 from marsvision.data.wrappers import LabelDropped, MappedDataset
 from marsvision.training.config import DataConfig, RunConfig
 from marsvision.training.reproducibility import EpochKeyedBatches, EpochSeededSampler, ItemSeeded
@@ -33,6 +42,13 @@ PIN_MEMORY = torch.cuda.is_available()
 SHARED_DATA_ENV = "MARSVISION_SHARED_DATA"
 DEFAULT_SHARED_DATA = "../shared/data"
 
+Stream = Literal["labeled", "balanced", "unlabeled", "unlabeled-views", "simclr-views"]
+"""What a method may draw each step: labeled images with the task's training augmentation; class-balanced
+pairs of different labeled images (paper 002's L_s); unlabeled images (the task's training augmentation for
+segmentation, a weak flip for classification); two strong views of each unlabeled image (paper 002's L_u);
+two SimCLR views of every image of the training split (pretraining)."""
+Task = Literal["pretrain", "segmentation", "classification"]
+
 
 def resolve_root(root: str) -> str:
     """Expand ``{shared}`` (the folder of shared real data, $MARSVISION_SHARED_DATA) and ``~`` in a root."""
@@ -41,25 +57,8 @@ def resolve_root(root: str) -> str:
 
 
 def reader(cfg: DataConfig, split: str, transform: Callable[..., Any] | None = None, root: str | None = None) -> Any:
-    """The registered reader of ``cfg.dataset`` for ``split``, with only the options that reader takes."""
-    kwargs: dict[str, Any] = {
-        "root": resolve_root(root or cfg.root),
-        "image_size": cfg.image_size,
-        "preprocess": cfg.preprocess,
-        "channels": cfg.channels,
-        "cache_dir": cfg.cache_dir,
-    }
-    if transform is not None:
-        kwargs["transform"] = transform
-    if cfg.dataset == "ai4mars":
-        kwargs.update(split=split, rover=cfg.rover, test_agreement=cfg.test_agreement, class_mode=cfg.class_mode)
-    elif cfg.dataset == "paired-folder":
-        kwargs.update(class_mode=cfg.class_mode)
-    elif cfg.dataset in ("msl-v1", "msl-v2.1"):
-        kwargs.update(split=split, reshuffle_trainval=cfg.reshuffle_trainval)
-        if cfg.dataset == "msl-v2.1":
-            kwargs["drop_augmented"] = cfg.drop_augmented
-    return build_dataset(cfg.dataset, **kwargs)
+    """The registered reader of ``cfg.dataset`` for ``split``, built with the options it takes from ``cfg``."""
+    return reader_class(cfg.dataset).from_config(cfg, split, root=resolve_root(root or cfg.root), transform=transform)
 
 
 def test_split_name(cfg: DataConfig) -> str:
@@ -76,32 +75,29 @@ class Splits:
     """Index lists into the training split's reader, plus the test set (which may be another reader)."""
 
     labeled: list[int]
-    unlabeled: list[int]
+    """Labeled images that train (the labeled set minus validation)."""
     val: list[int]
+    unlabeled: list[int]
+    """The pool's images outside the labeled set."""
     test: Dataset[Any]
     class_names: list[str]
+    test_indices: list[int] | None = None
+    """Positions of the test images in the training split's reader, when the test set was carved out of it."""
 
 
 def split_indices(cfg: DataConfig, pool: Any, eval_reader: Callable[[], Any]) -> Splits:
     """Apply the split policy of this module's docstring to ``pool`` (the training split's reader)."""
     indices = list(range(len(pool)))
+    test_indices: list[int] | None = None
     if cfg.test_holdout > 0:
-        kept, held_out = holdout_split(len(pool), cfg.test_holdout, seed=cfg.fraction_seed)
-        indices, test = kept, Subset(pool, held_out)
+        indices, test_indices = holdout_split(len(pool), cfg.test_holdout, seed=cfg.fraction_seed)
     elif cfg.chronological is not None:
         if pool.acquisition_times is None:
             raise ValueError(f"{cfg.root}: chronological split needs acquisition times in the file names")
-        early, late = chronological_split(pool.acquisition_times, fraction=cfg.chronological)
-        indices, test = early, Subset(pool, late)
-    else:
-        test = eval_reader()
-    val: list[int] = []
-    if cfg.val_fraction > 0:
-        kept_positions, val_positions = holdout_split(
-            len(indices), max(1, round(cfg.val_fraction * len(indices))), seed=cfg.fraction_seed + 1
-        )
-        val = [indices[i] for i in val_positions]
-        indices = [indices[i] for i in kept_positions]
+        indices, test_indices = chronological_split(pool.acquisition_times, fraction=cfg.chronological)
+    test = Subset(pool, test_indices) if test_indices is not None else eval_reader()
+    if cfg.label_count is not None and cfg.label_count > len(indices):
+        raise ValueError(f"data.label_count={cfg.label_count} is more than the {len(indices)} images of the pool")
     chosen = nested_fraction_indices(
         len(indices),
         fraction=None if cfg.label_count else cfg.label_fraction,
@@ -110,111 +106,71 @@ def split_indices(cfg: DataConfig, pool: Any, eval_reader: Callable[[], Any]) ->
     )
     labeled = [indices[i] for i in chosen]
     unlabeled = [indices[i] for i in complement_indices(len(indices), chosen)]
-    return Splits(labeled, unlabeled, val, test, list(pool.class_names))
+    val: list[int] = []
+    if cfg.val_fraction > 0 and len(labeled) > 1:
+        val_count = min(max(1, round(cfg.val_fraction * len(labeled))), len(labeled) - 1)
+        kept, held = holdout_split(len(labeled), val_count, seed=cfg.fraction_seed + 1)
+        labeled, val = [labeled[i] for i in kept], [labeled[i] for i in held]
+    return Splits(labeled, val, unlabeled, test, list(pool.class_names), test_indices)
 
 
 @dataclass
-class SegmentationData:
-    """Datasets of a segmentation run."""
+class ClassInfo:
+    """What a model must know of the dataset's classes: names, the dataset's own ids, labeled images per class."""
 
-    class_names: list[str]
-    train: Dataset[Any]
-    val: Dataset[Any] | None
-    test: Dataset[Any]
-    unlabeled: Dataset[Any]
+    names: list[str] = field(default_factory=list)
+    ids: list[int] = field(default_factory=list)
+    """The dataset's id of each class index (MSL v1 skips 22 'sun'), so predictions map back."""
+    samples_per_class: list[int] = field(default_factory=list)
+    """Labeled training images per class (class-balanced loss)."""
 
+    def __post_init__(self) -> None:
+        if not self.ids:
+            self.ids = list(range(len(self.names)))
 
-def build_segmentation_data(config: RunConfig) -> SegmentationData:
-    """Labeled (augmented), validation, test and unlabeled sets for fine-tuning or semi-supervised training."""
-    cfg = config.data
-    pool = reader(cfg, cfg.train_split)
-    augmented = reader(cfg, cfg.train_split, transform=segmentation_train_transform(cfg.image_size))
-    splits = split_indices(cfg, pool, lambda: reader(cfg, cfg.eval_split))
-    unlabeled_indices = splits.unlabeled or splits.labeled
-    return SegmentationData(
-        class_names=splits.class_names,
-        train=Subset(augmented, splits.labeled),
-        val=Subset(pool, splits.val) if splits.val else None,
-        test=splits.test,
-        unlabeled=LabelDropped(Subset(augmented, unlabeled_indices)),
-    )
-
-
-def build_pretraining_data(config: RunConfig) -> Dataset[Any]:
-    """Unlabeled images of the training split (or ``unlabeled_root``), each item with two SimCLR views."""
-    cfg = config.data
-    if cfg.dataset == "unlabeled-folder" or cfg.unlabeled_root:
-        images: Dataset[Any] = build_dataset(
-            "unlabeled-folder",
-            root=resolve_root(cfg.unlabeled_root or cfg.root),
-            image_size=cfg.image_size,
-            preprocess=cfg.preprocess,
-            channels=cfg.channels,
-            cache_dir=cfg.cache_dir,
+    @classmethod
+    def from_hparams(cls, hparams: dict[str, Any]) -> ClassInfo:
+        """Rebuild from a checkpoint's ``hyper_parameters``."""
+        return cls(
+            list(hparams.get("class_names", [])),
+            list(hparams.get("class_ids") or []),
+            list(hparams.get("samples_per_class") or []),
         )
+
+
+@dataclass
+class RunData:
+    """Everything a run trains and is tested on."""
+
+    train: CombinedLoader
+    """One batch per step: ``{stream: batch}`` for each stream the method declares."""
+    val: DataLoader[Any] | None
+    test: Dataset[Any] | None
+    test_split: str
+    classes: ClassInfo
+    images_seen: dict[str, int]
+    """Distinct images the run touches: ``labeled`` (training and validation) and ``unlabeled``."""
+
+
+def unlabeled_images(config: RunConfig, splits: Splits | None) -> Dataset[Any]:
+    """The run's unlabeled images, un-augmented and without labels (step 4 of the split policy).
+
+    ``splits`` None (pretraining): every image of the training split. Images of ``unlabeled_root`` are added
+    in both cases.
+    """
+    cfg = config.data
+    parts: list[Dataset[Any]] = []
+    if splits is None:
+        parts.append(LabelDropped(reader(cfg, cfg.train_split)))
     else:
-        images = LabelDropped(reader(cfg, cfg.train_split))
-    views = simclr_view_transform(
-        config.simclr.crop_size or cfg.image_size,
-        channels=cfg.channels,
-        strength=config.simclr.jitter_strength,
-        crop_scale=(config.simclr.crop_scale_min, 1.0),
-        blur_prob=config.simclr.blur_probability,
-    )
-    return MappedDataset(images, MultiView(views, n_views=2))
-
-
-@dataclass
-class ClassificationData:
-    """Datasets and the combined per-step loaders of a classification run."""
-
-    class_names: list[str]
-    class_ids: list[int]
-    samples_per_class: list[int]
-    train_loaders: CombinedLoader
-    val: Dataset[Any] | None
-    test: Dataset[Any]
-
-
-def build_classification_data(config: RunConfig) -> ClassificationData:
-    """The three streams of paper 002 (labeled, class-balanced pairs, unlabeled two-view) for the chosen loss."""
-    from marsvision.training.classification import streams_for
-
-    cfg = config.data
-    augment = semi_supervised_views(cfg.image_size, channels=cfg.channels)
-    pool = reader(cfg, cfg.train_split)
-    augmented = reader(cfg, cfg.train_split, transform=JointView(v2.Identity(), augment))  # image-only augmentation
-    splits = split_indices(cfg, pool, lambda: reader(cfg, cfg.eval_split))
-    targets = [pool.targets[i] for i in splits.labeled]
-    samples_per_class = [targets.count(c) for c in range(len(splits.class_names))]
-    labeled = Subset(augmented, splits.labeled)
-    steps = max(1, len(labeled) // cfg.batch_size)
-    loaders: dict[str, DataLoader[Any]] = {
-        "labeled": make_loader(
-            labeled,
-            cfg,
-            batch_size=cfg.batch_size,
-            shuffle_seed=config.seed,
-            drop_last=len(labeled) > cfg.batch_size,
-        )
-    }
-    streams = streams_for(config.classification.loss)
-    if "balanced" in streams:
-        sampler = ClassBalancedBatchSampler(
-            targets,
-            config.classification.contrastive_batch_images_per_class,
-            seed=config.seed,
-            num_batches=steps,
-        )
-        loaders["balanced"] = DataLoader(
-            ItemSeeded(labeled, config.seed + 1),
-            batch_sampler=EpochKeyedBatches(sampler),
-            num_workers=cfg.num_workers,
-            pin_memory=PIN_MEMORY,
-        )
-    if "unlabeled" in streams:
-        if cfg.unlabeled_root:
-            unlabeled_images: Dataset[Any] = build_dataset(
+        pool = reader(cfg, cfg.train_split)
+        parts.append(LabelDropped(Subset(pool, splits.unlabeled or splits.labeled)))
+        if cfg.unlabeled_test_images:
+            test = Subset(pool, splits.test_indices) if splits.test_indices is not None else splits.test
+            parts.append(LabelDropped(test))
+    if cfg.unlabeled_root:
+        parts.append(
+            build_dataset(
                 "unlabeled-folder",
                 root=resolve_root(cfg.unlabeled_root),
                 image_size=cfg.image_size,
@@ -222,20 +178,92 @@ def build_classification_data(config: RunConfig) -> ClassificationData:
                 channels=cfg.channels,
                 cache_dir=cfg.cache_dir,
             )
-        else:
-            unlabeled_images = LabelDropped(Subset(pool, splits.unlabeled or splits.labeled))
-        two_views = MappedDataset(unlabeled_images, MultiView(augment, n_views=2))
-        loaders["unlabeled"] = cycling_loader(
-            two_views, cfg, batch_size=cfg.unlabeled_batch_size, steps=steps, seed=config.seed + 2
         )
-    return ClassificationData(
-        class_names=splits.class_names,
-        class_ids=list(getattr(pool, "class_ids", range(len(splits.class_names)))),
-        samples_per_class=samples_per_class,
-        train_loaders=CombinedLoader(loaders, mode="min_size"),
-        val=Subset(pool, splits.val) if splits.val else None,
-        test=splits.test,
+    return parts[0] if len(parts) == 1 else ConcatDataset(parts)
+
+
+class ImageTransform:
+    """Item function applying an image-only transform to ``item["image"]`` (picklable, for loader workers)."""
+
+    def __init__(self, transform: Callable[..., Any]) -> None:
+        self.transform = transform
+
+    def __call__(self, item: dict[str, Any]) -> dict[str, Any]:
+        return {**item, "image": self.transform(item["image"])}
+
+
+def _simclr_views(config: RunConfig) -> MultiView:
+    cfg, simclr = config.data, config.simclr
+    views = simclr_view_transform(
+        simclr.crop_size or cfg.image_size,
+        channels=cfg.channels,
+        strength=simclr.jitter_strength,
+        crop_scale=(simclr.crop_scale_min, 1.0),
+        blur_prob=simclr.blur_probability,
     )
+    return MultiView(views, n_views=2)
+
+
+def build_run_data(config: RunConfig, task: Task, streams: tuple[str, ...]) -> RunData:
+    """The loaders of ``streams`` for a method of ``task``, the validation loader and the held-out test set."""
+    cfg = config.data
+    if task == "pretrain":
+        pairs = MappedDataset(unlabeled_images(config, None), _simclr_views(config))
+        pair_loader = {"simclr-views": _shuffled_loader(pairs, cfg, cfg.batch_size, config.seed)}
+        seen = {"labeled": 0, "unlabeled": len(pairs)}
+        return RunData(CombinedLoader(pair_loader, mode="min_size"), None, None, "", ClassInfo(), seen)
+
+    pool = reader(cfg, cfg.train_split)
+    splits = split_indices(cfg, pool, lambda: reader(cfg, cfg.eval_split))
+    targets = [pool.targets[i] for i in splits.labeled] if task == "classification" else []
+    classes = ClassInfo(
+        splits.class_names,
+        list(getattr(pool, "class_ids", [])),
+        [targets.count(c) for c in range(len(splits.class_names))] if targets else [],
+    )
+    strong = semi_supervised_views(cfg.image_size, channels=cfg.channels)
+    if task == "segmentation":
+        labeled_transform: Any = segmentation_train_transform(cfg.image_size)
+        unlabeled_transform: Callable[..., Any] = labeled_transform
+    else:
+        weak = weak_view()
+        chosen = strong if config.classification.labeled_augmentation == "strong" else weak
+        labeled_transform, unlabeled_transform = JointView(v2.Identity(), chosen), weak
+    labeled = Subset(reader(cfg, cfg.train_split, transform=labeled_transform), splits.labeled)
+    loaders: dict[str, DataLoader[Any]] = {}
+    unlabeled_count = 0
+    steps = max(1, len(labeled) // cfg.batch_size)
+    for stream in streams:
+        if stream == "labeled":
+            loaders[stream] = _shuffled_loader(labeled, cfg, cfg.batch_size, config.seed)
+            steps = len(loaders[stream])
+        elif stream == "balanced":
+            sampler = ClassBalancedBatchSampler(
+                targets, config.classification.contrastive_batch_images_per_class, seed=config.seed, num_batches=steps
+            )
+            strong_labeled = Subset(
+                reader(cfg, cfg.train_split, transform=JointView(v2.Identity(), strong)), splits.labeled
+            )
+            loaders[stream] = DataLoader(
+                ItemSeeded(strong_labeled, config.seed + 1),
+                batch_sampler=EpochKeyedBatches(sampler),
+                num_workers=cfg.num_workers,
+                pin_memory=PIN_MEMORY,
+            )
+        elif stream in ("unlabeled", "unlabeled-views"):
+            item_function: Callable[..., Any] = (
+                ImageTransform(unlabeled_transform) if stream == "unlabeled" else MultiView(strong, n_views=2)
+            )
+            images = MappedDataset(unlabeled_images(config, splits), item_function)
+            unlabeled_count = max(unlabeled_count, len(images))
+            loaders[stream] = cycling_loader(
+                images, cfg, batch_size=cfg.unlabeled_batch_size, steps=steps, seed=config.seed + 2
+            )
+        else:
+            raise ValueError(f"stream {stream!r} is not one of {list(get_args(Stream))}")
+    val = make_loader(Subset(pool, splits.val), cfg, batch_size=cfg.batch_size) if splits.val else None
+    seen = {"labeled": len(splits.labeled) + len(splits.val), "unlabeled": unlabeled_count}
+    return RunData(CombinedLoader(loaders, mode="min_size"), val, splits.test, test_split_name(cfg), classes, seen)
 
 
 def build_eval_dataset(config: RunConfig, split: str | None) -> tuple[Dataset[Any], list[str], str]:
@@ -247,6 +275,21 @@ def build_eval_dataset(config: RunConfig, split: str | None) -> tuple[Dataset[An
         return splits.test, splits.class_names, test_split_name(cfg)
     dataset = reader(cfg, split)
     return dataset, list(dataset.class_names), split
+
+
+def _shuffled_loader(dataset: Dataset[Any], cfg: DataConfig, batch_size: int, seed: int) -> DataLoader[Any]:
+    """A training loader shuffled by (seed, epoch).
+
+    A last batch of one image breaks BatchNorm (and SK attention), so the remainder is dropped when there is a
+    full batch.
+    """
+    return make_loader(
+        dataset,
+        cfg,
+        batch_size=batch_size,
+        shuffle_seed=seed,
+        drop_last=len(dataset) > batch_size,  # type: ignore[arg-type]
+    )
 
 
 def cycling_loader(

@@ -10,10 +10,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from marsvision import runfolder
 from marsvision.data.classes import IGNORE_INDEX
+from marsvision.data.labels import downsample_labels
 from marsvision.evaluation.confusion import ConfusionMatrix
 from marsvision.evaluation.metrics import classification_metrics, segmentation_metrics
-from marsvision.losses.elementwise_contrastive import downsample_labels
 from marsvision.training import runs
 from marsvision.training.config import RunConfig
 from marsvision.training.data import make_loader
@@ -23,7 +24,6 @@ QUALITATIVE_IMAGES = 4
 """Images whose prediction is kept for the report's qualitative panels (Figs. 8-9, 13)."""
 FEATURE_PIXELS = 2000
 """Labeled test pixels whose decoder features go to ``features.npz`` for the t-SNE figure (B-seg Fig. 12)."""
-FEATURES_FILE = "features.npz"
 
 
 class PixelFeatureSample:
@@ -115,7 +115,7 @@ def evaluate_model(
     device = next(module.parameters()).device
     confusion = ConfusionMatrix(len(class_names))
     panels: dict[str, list[np.ndarray]] = {"image": [], "label": [], "pred": []}
-    segmentation = config.task in ("segmentation", "semiseg")
+    segmentation = module.task == "segmentation"
     keep_features = segmentation and run_dir is not None and primary
     capture = feature_capture(module) if keep_features else None
     sample = PixelFeatureSample(FEATURE_PIXELS, seed=0)
@@ -147,15 +147,14 @@ def evaluate_model(
         "metrics": metrics,
     }
     if run_dir is not None:
-        name = runs.EVAL_FILE if primary else f"eval-{split}.json"
-        runs.write_json_atomic(run_dir / name, evaluation)
+        runs.write_json_atomic(run_dir / runfolder.eval_file(None if primary else split), evaluation)
         scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
         runs.append_metrics(run_dir, {"epoch": -1, "step": -1, "stage": "eval", "split": split, **scalars})
         sampled = sample.arrays()
         if sampled is not None:
-            np.savez_compressed(run_dir / FEATURES_FILE, **sampled)  # type: ignore[arg-type]
+            np.savez_compressed(run_dir / runfolder.FEATURES_FILE, **sampled)  # type: ignore[arg-type]
         if panels["image"]:
-            qualitative = run_dir / "qualitative"
+            qualitative = run_dir / runfolder.QUALITATIVE_DIR
             qualitative.mkdir(exist_ok=True)
             for index, (image, label, pred) in enumerate(zip(*panels.values(), strict=True)):
                 np.savez_compressed(qualitative / f"{split}-{index}.npz", image=image, label=label, pred=pred)

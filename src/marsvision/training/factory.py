@@ -7,6 +7,7 @@ from typing import cast
 
 from torch import nn
 
+from marsvision import runfolder
 from marsvision.models.deeplabv3plus import DualHeadDeepLabV3Plus
 from marsvision.models.encoders import create_encoder
 from marsvision.models.heads import HeadVariant
@@ -56,7 +57,7 @@ def resolve_weights(weights: str, runs_root: str) -> Path:
     name = weights.removeprefix("latest:")
     roots = [Path(runs_root), Path(runs_root).parent, Path("runs")]
     candidates = sorted(
-        (p for root in roots for p in root.glob(f"{name}-*/encoder.pt")), key=lambda p: p.stat().st_mtime
+        (p for root in roots for p in root.glob(f"{name}-*/{runfolder.ENCODER_FILE}")), key=lambda p: p.stat().st_mtime
     )
     if not candidates:
         searched = ", ".join(str(r) for r in dict.fromkeys(roots))

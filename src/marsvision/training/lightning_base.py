@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, ClassVar
 
 import lightning as L
 import torch
@@ -10,8 +11,13 @@ from lightning.fabric.utilities.apply_func import apply_to_collection
 from torch import nn
 
 from marsvision.training.config import RunConfig, from_dict, to_dict
+from marsvision.training.data import ClassInfo, Stream, Task
 from marsvision.training.optim import build_optimizer
 from marsvision.training.schedules import lr_multiplier
+
+
+class NonFiniteLossError(ValueError):
+    """A training step produced a NaN or infinite loss: the run stops instead of training on garbage."""
 
 
 def _channels_last(tensor: torch.Tensor) -> torch.Tensor:
@@ -22,27 +28,70 @@ def _channels_last(tensor: torch.Tensor) -> torch.Tensor:
 
 
 class MarsvisionModule(L.LightningModule):
-    """Base module: keeps the resolved config (and class names) in ``hparams`` so a checkpoint is self-describing.
+    """Base of every method: one class per method, registered by name in :mod:`marsvision.training.registry`.
 
-    Subclasses say which modules are the pretrained backbone and which are heads; the optimiser gives them
-    ``optim.backbone_lr`` and ``optim.lr`` respectively, with the step-wise schedule from ``schedules.py``.
+    A method declares what it needs as class attributes: its ``task`` (evaluation and prediction follow it), the
+    data ``streams`` each step draws (:mod:`marsvision.training.data`), and ``loss_weights``, the config key that
+    scales each loss part it logs. The resolved config and the class names live in ``hparams``, so a checkpoint
+    is self-describing. Subclasses say which modules are the backbone (``optim.backbone_lr``); every other
+    parameter trains at ``optim.lr`` with the step-wise schedule from ``schedules.py``.
     """
 
-    def __init__(
-        self, config: RunConfig, class_names: list[str] | None = None, class_ids: list[int] | None = None
-    ) -> None:
+    task: ClassVar[Task]
+    streams: ClassVar[tuple[Stream, ...]] = ("labeled",)
+    loss_weights: ClassVar[dict[str, str]] = {}
+    """Logged loss part → the config key of its weight in the total loss (e.g. ``classification.supervised_weight``)."""
+
+    def __init__(self, config: RunConfig, classes: ClassInfo | None = None) -> None:
         super().__init__()
         self.config = config
-        names = list(class_names or [])
-        # class_ids: the dataset's own id of each class index (MSL v1 skips 22 'sun'), so predictions map back.
-        ids = list(class_ids) if class_ids is not None else list(range(len(names)))
-        self.save_hyperparameters({"config": to_dict(config), "class_names": names, "class_ids": ids})
+        self.classes = classes or ClassInfo()
+        self.save_hyperparameters(
+            {
+                "config": to_dict(config),
+                "class_names": list(self.classes.names),
+                "class_ids": list(self.classes.ids),
+                "samples_per_class": list(self.classes.samples_per_class),
+            }
+        )
+
+    @property
+    def num_classes(self) -> int:
+        """K, the number of classes the model predicts."""
+        return len(self.classes.names)
 
     @classmethod
     def config_from_hparams(cls, hparams: dict[str, Any]) -> RunConfig:
         """Rebuild the typed config stored in a checkpoint's ``hyper_parameters``."""
         config: RunConfig = from_dict(RunConfig, hparams["config"])
         return config
+
+    def weight(self, part: str) -> float:
+        """The weight of loss part ``part`` in the total: the config value named in :attr:`loss_weights`."""
+        section, key = self.loss_weights[part].split(".")
+        return float(getattr(getattr(self.config, section), key))
+
+    def log_loss_parts(self, parts: dict[str, torch.Tensor], batch_size: int) -> torch.Tensor:
+        """Log the step's total ``parts["loss"]`` and each other part (epoch means); return the total.
+
+        A non-finite total stops the run with the step and every part's value in the message (as DINO does).
+        Parts that are NaN by definition this step (a statistic with nothing to count) are not logged.
+        """
+        loss = parts["loss"]
+        # one device sync for every part at once
+        stacked = torch.stack([value.detach().float().reshape(()) for value in parts.values()]).cpu().tolist()
+        values = dict(zip(parts, stacked, strict=True))
+        if not math.isfinite(values["loss"]):
+            listed = ", ".join(f"{name}={value:.4g}" for name, value in values.items())
+            raise NonFiniteLossError(
+                f"non-finite loss at step {self.global_step} (epoch {self.current_epoch}): {listed}; "
+                "lower optim.lr or check the inputs"
+            )
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=batch_size)
+        for name, value in parts.items():
+            if name != "loss" and math.isfinite(values[name]):
+                self.log(f"train/{name}", value.detach(), on_step=False, on_epoch=True, batch_size=batch_size)
+        return loss
 
     find_unused_parameters = False
     """DDP must look for parameters a step leaves unused (a head that only some stages or losses train)."""

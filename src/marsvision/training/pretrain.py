@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import torch
 
@@ -10,6 +10,7 @@ from marsvision.losses.nt_xent import nt_xent_loss
 from marsvision.models.encoders import create_encoder
 from marsvision.models.heads import ProjectionHead
 from marsvision.training.config import RunConfig
+from marsvision.training.data import ClassInfo, Stream, Task
 from marsvision.training.lightning_base import MarsvisionModule
 
 
@@ -20,8 +21,11 @@ class SimCLRModule(MarsvisionModule):
     slice), so the effective batch for the loss is the global batch, as SimCLR's large batches require.
     """
 
-    def __init__(self, config: RunConfig) -> None:
-        super().__init__(config)
+    task: ClassVar[Task] = "pretrain"
+    streams: ClassVar[tuple[Stream, ...]] = ("simclr-views",)
+
+    def __init__(self, config: RunConfig, classes: ClassInfo | None = None) -> None:
+        super().__init__(config, classes)
         self.encoder = create_encoder(config.model.encoder, in_channels=config.data.channels)
         self.projection_head = ProjectionHead(
             in_dim=cast(int, self.encoder.feature_channels),
@@ -33,7 +37,7 @@ class SimCLRModule(MarsvisionModule):
         return [self.encoder]
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        view1, view2 = batch["views"][:2]  # each (N, C, H, W)
+        view1, view2 = batch["simclr-views"]["views"][:2]  # each (N, C, H, W)
         z1 = self.projection_head(self.encoder(view1))  # (N, D)
         z2 = self.projection_head(self.encoder(view2))
         loss = nt_xent_loss(
@@ -42,7 +46,4 @@ class SimCLRModule(MarsvisionModule):
             temperature=self.config.simclr.temperature,
             gather_distributed=self.trainer.world_size > 1,
         )
-        self.log(
-            "train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=view1.shape[0], sync_dist=True
-        )
-        return loss
+        return self.log_loss_parts({"loss": loss}, batch_size=view1.shape[0])

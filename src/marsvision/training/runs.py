@@ -15,15 +15,8 @@ from typing import Any
 import yaml
 
 from marsvision.atomic import atomic_write_text
+from marsvision.runfolder import CONFIG_FILE, META_FILE, METRICS_FILE
 from marsvision.training.config import RunConfig, to_dict
-
-METRICS_FILE = "metrics.jsonl"
-EVAL_FILE = "eval.json"
-RESULT_FILE = "result.json"
-"""What the training command returned (run dir, checkpoint, headline metrics, wall time)."""
-CONFIG_FILE = "config.yaml"
-META_FILE = "meta.json"
-LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 
 
 def write_json_atomic(path: Path, value: Any) -> None:

@@ -1,21 +1,20 @@
-"""Method B-seg Table 8 baselines on the supervised DeepLabv3+ trainer: CutOut, CutMix, ClassMix, Mean Teacher, ReCo.
+"""Method B-seg Table 8 baselines with an EMA teacher: CutOut, CutMix, ClassMix, Mean Teacher, ReCo.
 
-``task=segmentation`` with ``segbaseline.method`` other than ``none`` trains the network of the supervised
-baseline with cross-entropy on the labeled stream plus a loss on the unlabeled stream, against a teacher that
-is an exponential moving average (EMA) of the network (Mean Teacher, Tarvainen & Valpola 2017). Paper 002
-names these baselines but not their settings; this is our reading of the semi-supervised segmentation
-literature (French et al. 2020 for CutOut/CutMix consistency, Olsson et al. 2021 for ClassMix, Liu et al. 2022
-for ReCo, whose baselines use the same pattern):
+Each trains the network of the supervised baseline with cross-entropy on the labeled stream plus a loss on the
+unlabeled stream, against a teacher that is an exponential moving average (EMA) of the network (Mean Teacher,
+Tarvainen & Valpola 2017). Paper 002 names these baselines but not their settings; this is our reading of the
+semi-supervised segmentation literature (French et al. 2020 for CutOut/CutMix consistency, Olsson et al. 2021
+for ClassMix, Liu et al. 2022 for ReCo, whose baselines use the same pattern):
 
-* ``cutout`` / ``cutmix`` / ``classmix``: the teacher labels the unlabeled images (argmax of its softmax); the
-  images, pseudo labels and confidences are mixed together (:mod:`marsvision.training.seg_augment`): CutOut
-  blanks a box (and drops its labels), CutMix pastes a box of a partner image, ClassMix pastes the pixels of
-  half of an image's predicted classes. The network trains on the mixed images with a cross-entropy on the
-  pixels whose teacher confidence reaches ``pseudo_label_threshold``, divided by all pixels (so the weight
-  grows with the confident share, as in ClassMix).
-* ``mean-teacher``: mean squared difference of the network's and the teacher's softmax on the unlabeled
+* ``seg-cutout-teacher`` / ``seg-cutmix-teacher`` / ``seg-classmix-teacher``: the teacher labels the unlabeled
+  images (argmax of its softmax); the images, pseudo labels and confidences are mixed together
+  (:mod:`marsvision.training.seg_augment`): CutOut blanks a box (and drops its labels), CutMix pastes a box of a
+  partner image, ClassMix pastes the pixels of half of an image's predicted classes. The network trains on the
+  mixed images with a cross-entropy on the pixels whose teacher confidence reaches ``pseudo_label_threshold``,
+  divided by all pixels (so the weight grows with the confident share, as in ClassMix).
+* ``seg-mean-teacher``: mean squared difference of the network's and the teacher's softmax on the unlabeled
   images; the network's decoder dropout is its noise, the teacher runs in eval mode.
-* ``reco``: ClassMix as above plus the regional contrast of :mod:`marsvision.losses.regional_contrast` on the
+* ``seg-reco``: ClassMix as above plus the regional contrast of :mod:`marsvision.losses.regional_contrast` on the
   H_s embedding, over labeled pixels (ground truth) and mixed unlabeled pixels whose teacher confidence reaches
   ``reco_weak_threshold``; queries are drawn among pixels where the network's probability of the label is below
   ``pseudo_label_threshold`` (the hard ones). Liu et al. also pair ReCo with ClassMix.
@@ -29,21 +28,19 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from marsvision.data.classes import IGNORE_INDEX
-from marsvision.losses.elementwise_contrastive import downsample_labels
+from marsvision.data.labels import downsample_labels
 from marsvision.losses.regional_contrast import RegionalContrastLoss
-from marsvision.training.config import RunConfig, SegBaselineConfig
+from marsvision.training.config import RunConfig
+from marsvision.training.data import ClassInfo, Stream
 from marsvision.training.seg_augment import classmix_mask, cutmix_box_mask, cutout_mask, mix
 from marsvision.training.segmentation import SegmentationModule
-
-METHODS = ("cutout", "cutmix", "classmix", "mean-teacher", "reco")
-"""Values of ``segbaseline.method`` that this module trains (``none`` is the plain SegmentationModule)."""
 
 
 def sigmoid_rampup(step: int, rampup_steps: int) -> float:
@@ -86,66 +83,70 @@ def confident_cross_entropy(
     return (ce * keep).sum() / counted.sum().clamp(min=1)
 
 
-def mix_unlabeled(
-    images: Tensor, probabilities: Tensor, config: SegBaselineConfig, generator: torch.Generator | None = None
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Mixed images, pseudo labels and confidences of an unlabeled batch for ``config.method``.
+class MixedBatch(NamedTuple):
+    """An unlabeled batch after mixing: images (N, C, H, W), pseudo labels and teacher confidences (N, H, W)."""
 
-    Args:
-        images: (N, C, H, W) unlabeled images.
-        probabilities: (N, K, H, W) the teacher's softmax on them.
-        config: the method and its mask sizes.
-        generator: generator of the masks.
+    images: Tensor
+    pseudo: Tensor
+    confidence: Tensor
 
-    Returns:
-        ``(images (N, C, H, W), pseudo labels (N, H, W), confidence (N, H, W))``; CutOut blanks its box to 0
-        with ``IGNORE_INDEX`` labels; CutMix and ClassMix paste the masked pixels of image i onto image i − 1.
-    """
-    confidence, pseudo = probabilities.max(dim=1)  # (N, H, W) each
-    n, _, height, width = images.shape
-    if config.method == "cutout":
-        keep = ~cutout_mask(n, height, width, config.cutout_ratio, generator)
-        return mix(images, 0.0, keep), mix(pseudo, IGNORE_INDEX, keep), mix(confidence, 0.0, keep)
-    if config.method == "cutmix":
-        mask = cutmix_box_mask(n, height, width, config.cutmix_area, generator)
-    elif config.method in ("classmix", "reco"):
-        mask = classmix_mask(pseudo, generator)
-    else:
-        raise ValueError(f"segbaseline.method {config.method!r} does not mix images")
+
+def _paste_partner(images: Tensor, pseudo: Tensor, confidence: Tensor, mask: Tensor) -> MixedBatch:
+    """Paste the masked pixels of image i onto image i − 1 (the batch rolled by one is the partner)."""
 
     def partner(x: Tensor) -> Tensor:
         return x.roll(1, dims=0)
 
-    return (
+    return MixedBatch(
         mix(images, partner(images), mask),
         mix(pseudo, partner(pseudo), mask),
         mix(confidence, partner(confidence), mask),
     )
 
 
-class SegBaselineModule(SegmentationModule):
-    """The supervised DeepLabv3+ (or atrous) segmenter + an EMA teacher and one Table 8 unlabeled loss."""
+def mix_cutout(
+    images: Tensor, pseudo: Tensor, confidence: Tensor, ratio: float, generator: torch.Generator
+) -> MixedBatch:
+    """CutOut: a box of side ``ratio`` × the image side is blanked to 0 in each image, its pseudo labels dropped."""
+    n, _, height, width = images.shape
+    keep = ~cutout_mask(n, height, width, ratio, generator)
+    return MixedBatch(mix(images, 0.0, keep), mix(pseudo, IGNORE_INDEX, keep), mix(confidence, 0.0, keep))
 
-    def __init__(self, config: RunConfig, class_names: list[str]) -> None:
+
+def mix_cutmix(
+    images: Tensor, pseudo: Tensor, confidence: Tensor, area: float, generator: torch.Generator
+) -> MixedBatch:
+    """CutMix: a box covering ``area`` of a partner image (and its pseudo labels) is pasted onto each image."""
+    n, _, height, width = images.shape
+    return _paste_partner(images, pseudo, confidence, cutmix_box_mask(n, height, width, area, generator))
+
+
+def mix_classmix(images: Tensor, pseudo: Tensor, confidence: Tensor, generator: torch.Generator) -> MixedBatch:
+    """ClassMix: the pixels of half of each image's predicted classes are pasted onto its partner."""
+    return _paste_partner(images, pseudo, confidence, classmix_mask(pseudo, generator))
+
+
+class TeacherSegmentation(SegmentationModule):
+    """The supervised segmenter + an EMA teacher whose pseudo labels on mixed unlabeled images train it.
+
+    Subclasses say how an unlabeled batch is mixed (:meth:`mix`); Mean Teacher replaces the pseudo-label loss.
+    """
+
+    streams: ClassVar[tuple[Stream, ...]] = ("labeled", "unlabeled")
+    loss_weights: ClassVar[dict[str, str]] = {"pseudo_ce": "segbaseline.unsupervised_weight"}
+
+    def __init__(self, config: RunConfig, classes: ClassInfo | None = None) -> None:
         cfg = config.segbaseline
-        if cfg.method not in METHODS:
-            raise ValueError(f"segbaseline.method {cfg.method!r} is not a baseline; choose {', '.join(METHODS)}")
         if not 0.0 <= cfg.ema_decay < 1.0:
             raise ValueError(f"segbaseline.ema_decay must be in [0, 1), got {cfg.ema_decay}")
         if cfg.rampup_epochs < 0 or cfg.unsupervised_weight < 0:
             raise ValueError("segbaseline.rampup_epochs and unsupervised_weight must be ≥ 0")
-        # set before the parent builds the network: ReCo contrasts the H_s embedding
-        self.with_embedding = cfg.method == "reco"
-        super().__init__(config, class_names)
+        super().__init__(config, classes)
         self.teacher = copy.deepcopy(self.model).requires_grad_(False)
-        self.regional_contrast: RegionalContrastLoss | None = None
-        if cfg.method == "reco":
-            self.regional_contrast = RegionalContrastLoss(
-                self.num_classes,
-                temperature=cfg.reco_temperature,
-                num_queries=cfg.reco_num_queries,
-                num_negatives=cfg.reco_num_negatives,
-            )
+
+    def mix(self, images: Tensor, pseudo: Tensor, confidence: Tensor, generator: torch.Generator) -> MixedBatch:
+        """Mix an unlabeled batch: images (N, C, H, W), teacher labels and confidences (N, H, W) each."""
+        raise NotImplementedError
 
     @torch.no_grad()
     def teacher_probabilities(self, images: Tensor) -> Tensor:
@@ -154,13 +155,13 @@ class SegBaselineModule(SegmentationModule):
         logits: Tensor = self.teacher(images)["logits"]
         return logits.float().softmax(dim=1)
 
-    def unsupervised_weight(self) -> float:
-        """``unsupervised_weight`` times the ramp-up at the current step."""
+    def unsupervised_ramp(self) -> float:
+        """The sigmoid ramp-up of the unlabeled loss weight at the current step (1 without ramp-up)."""
         cfg = self.config.segbaseline
         if cfg.rampup_epochs <= 0:
-            return cfg.unsupervised_weight
+            return 1.0
         steps_per_epoch = max(int(self.trainer.num_training_batches), 1)
-        return cfg.unsupervised_weight * sigmoid_rampup(self.global_step, round(cfg.rampup_epochs * steps_per_epoch))
+        return sigmoid_rampup(self.global_step, round(cfg.rampup_epochs * steps_per_epoch))
 
     def step_generator(self) -> torch.Generator:
         """Generator of this step's masks and samples: a function of (seed, step, rank), so resumes replay them."""
@@ -168,42 +169,112 @@ class SegBaselineModule(SegmentationModule):
 
     def compute_losses(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         """The step's loss (``"loss"``) and its parts, from the labeled and unlabeled streams of ``batch``."""
-        cfg = self.config.segbaseline
         images, labels = batch["labeled"]["image"], batch["labeled"]["label"]
         unlabeled = batch["unlabeled"]["image"]
         generator = self.step_generator()
         teacher = self.teacher_probabilities(unlabeled)  # (M, K, H, W)
-        if cfg.method == "mean-teacher":
-            student_input, targets, confidence = unlabeled, None, None
-        else:
-            student_input, targets, confidence = mix_unlabeled(unlabeled, teacher, cfg, generator)
+        confidence, pseudo = teacher.max(dim=1)  # (M, H, W) each
+        mixed = self.mix(unlabeled, pseudo, confidence, generator)
         # one forward pass over both streams, so BatchNorm sees them together
-        outputs = self.model(torch.cat([images, student_input]))
-        logits, unlabeled_logits = outputs["logits"].split([len(images), len(student_input)])
+        outputs = self.model(torch.cat([images, mixed.images]))
+        logits, unlabeled_logits = outputs["logits"].split([len(images), len(mixed.images)])
         parts = {"ce": F.cross_entropy(logits, labels, ignore_index=IGNORE_INDEX)}
-        if targets is None or confidence is None:
-            parts["consistency"] = F.mse_loss(unlabeled_logits.float().softmax(dim=1), teacher)
-            unsupervised = parts["consistency"]
-        else:
-            parts["pseudo_ce"] = confident_cross_entropy(
-                unlabeled_logits, targets, confidence, cfg.pseudo_label_threshold
-            )
-            parts["pseudo_fraction"] = (
-                ((confidence >= cfg.pseudo_label_threshold) & (targets != IGNORE_INDEX)).float().mean()
-            )
-            unsupervised = parts["pseudo_ce"]
-        parts["loss"] = parts["ce"] + self.unsupervised_weight() * unsupervised
-        if self.regional_contrast is not None and targets is not None and confidence is not None:
-            weak = torch.where(confidence >= cfg.reco_weak_threshold, targets, IGNORE_INDEX)
-            contrast_labels = torch.cat([labels, weak])  # (N + M, H, W)
-            parts["regional_contrast"] = self.regional_contrast(
-                outputs["embedding"],
-                contrast_labels,
-                self.hard_pixels(outputs["logits"], contrast_labels, outputs["embedding"].shape[-2:]),
-                generator,
-            )
-            parts["loss"] = parts["loss"] + cfg.reco_weight * parts["regional_contrast"]
+        unlabeled_parts = self.unlabeled_parts(unlabeled_logits, teacher, mixed)
+        parts.update(unlabeled_parts)
+        unsupervised = [
+            self.weight(name) * value for name, value in unlabeled_parts.items() if name in self.loss_weights
+        ]
+        parts["loss"] = parts["ce"] + self.unsupervised_ramp() * torch.stack(unsupervised).sum()
+        self.add_parts(parts, outputs, labels, mixed, generator)
         return parts
+
+    def unlabeled_parts(self, logits: Tensor, teacher: Tensor, mixed: MixedBatch) -> dict[str, Tensor]:
+        """The unlabeled loss on the network's logits (M, K, H, W) of the mixed batch: confident pseudo-label CE."""
+        threshold = self.config.segbaseline.pseudo_label_threshold
+        return {
+            "pseudo_ce": confident_cross_entropy(logits, mixed.pseudo, mixed.confidence, threshold),
+            "pseudo_fraction": ((mixed.confidence >= threshold) & (mixed.pseudo != IGNORE_INDEX)).float().mean(),
+        }
+
+    def add_parts(
+        self, parts: dict[str, Tensor], outputs: dict[str, Tensor], labels: Tensor, mixed: MixedBatch, generator: Any
+    ) -> None:
+        """Hook for losses beyond the unlabeled one (ReCo's regional contrast), added to ``parts`` in place."""
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        parts = self.compute_losses(batch)
+        return self.log_loss_parts(parts, batch_size=len(batch["labeled"]["image"]))
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        """Move the teacher towards the network after the optimiser step."""
+        ema_update(self.teacher, self.model, ema_decay_at(self.global_step - 1, self.config.segbaseline.ema_decay))
+
+
+class CutOutTeacher(TeacherSegmentation):
+    """CutOut consistency against the teacher's pseudo labels (:func:`mix_cutout`)."""
+
+    def mix(self, images: Tensor, pseudo: Tensor, confidence: Tensor, generator: torch.Generator) -> MixedBatch:
+        return mix_cutout(images, pseudo, confidence, self.config.segbaseline.cutout_ratio, generator)
+
+
+class CutMixTeacher(TeacherSegmentation):
+    """CutMix consistency against the teacher's pseudo labels (:func:`mix_cutmix`)."""
+
+    def mix(self, images: Tensor, pseudo: Tensor, confidence: Tensor, generator: torch.Generator) -> MixedBatch:
+        return mix_cutmix(images, pseudo, confidence, self.config.segbaseline.cutmix_area, generator)
+
+
+class ClassMixTeacher(TeacherSegmentation):
+    """ClassMix against the teacher's pseudo labels (:func:`mix_classmix`)."""
+
+    def mix(self, images: Tensor, pseudo: Tensor, confidence: Tensor, generator: torch.Generator) -> MixedBatch:
+        return mix_classmix(images, pseudo, confidence, generator)
+
+
+class MeanTeacher(TeacherSegmentation):
+    """Mean Teacher: the network's softmax on the unlabeled images follows the teacher's (mean squared error)."""
+
+    loss_weights: ClassVar[dict[str, str]] = {"consistency": "segbaseline.unsupervised_weight"}
+
+    def mix(self, images: Tensor, pseudo: Tensor, confidence: Tensor, generator: torch.Generator) -> MixedBatch:
+        return MixedBatch(images, pseudo, confidence)  # no mixing: the decoder dropout is the noise
+
+    def unlabeled_parts(self, logits: Tensor, teacher: Tensor, mixed: MixedBatch) -> dict[str, Tensor]:
+        return {"consistency": F.mse_loss(logits.float().softmax(dim=1), teacher)}
+
+
+class ReCo(ClassMixTeacher):
+    """ClassMix + ReCo's regional contrast on the H_s embedding (Liu et al. 2022)."""
+
+    with_embedding: ClassVar[bool] = True
+    loss_weights: ClassVar[dict[str, str]] = {
+        **TeacherSegmentation.loss_weights,
+        "regional_contrast": "segbaseline.reco_weight",
+    }
+
+    def __init__(self, config: RunConfig, classes: ClassInfo | None = None) -> None:
+        super().__init__(config, classes)
+        cfg = config.segbaseline
+        self.regional_contrast = RegionalContrastLoss(
+            self.num_classes,
+            temperature=cfg.reco_temperature,
+            num_queries=cfg.reco_num_queries,
+            num_negatives=cfg.reco_num_negatives,
+        )
+
+    def add_parts(
+        self, parts: dict[str, Tensor], outputs: dict[str, Tensor], labels: Tensor, mixed: MixedBatch, generator: Any
+    ) -> None:
+        cfg = self.config.segbaseline
+        weak = torch.where(mixed.confidence >= cfg.reco_weak_threshold, mixed.pseudo, IGNORE_INDEX)
+        contrast_labels = torch.cat([labels, weak])  # (N + M, H, W)
+        parts["regional_contrast"] = self.regional_contrast(
+            outputs["embedding"],
+            contrast_labels,
+            self.hard_pixels(outputs["logits"], contrast_labels, outputs["embedding"].shape[-2:]),
+            generator,
+        )
+        parts["loss"] = parts["loss"] + self.weight("regional_contrast") * parts["regional_contrast"]
 
     def hard_pixels(self, logits: Tensor, labels: Tensor, size: tuple[int, ...]) -> Tensor:
         """(N, h, w) True where the network's probability of the label is below ``pseudo_label_threshold``."""
@@ -212,16 +283,3 @@ class SegBaselineModule(SegmentationModule):
         return (
             downsample_labels(of_label, (int(size[0]), int(size[1]))) < self.config.segbaseline.pseudo_label_threshold
         )
-
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        parts = self.compute_losses(batch)
-        batch_size = len(batch["labeled"]["image"])
-        self.log("train/loss", parts["loss"], on_step=True, on_epoch=True, prog_bar=True, batch_size=batch_size)
-        for name, value in parts.items():
-            if name != "loss":
-                self.log(f"train/{name}", value.detach(), on_step=False, on_epoch=True, batch_size=batch_size)
-        return parts["loss"]
-
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        """Move the teacher towards the network after the optimiser step."""
-        ema_update(self.teacher, self.model, ema_decay_at(self.global_step - 1, self.config.segbaseline.ema_decay))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -12,19 +12,23 @@ from marsvision.data.classes import IGNORE_INDEX
 from marsvision.evaluation.confusion import ConfusionMatrix
 from marsvision.evaluation.metrics import segmentation_metrics
 from marsvision.training.config import RunConfig
+from marsvision.training.data import ClassInfo, Task
 from marsvision.training.factory import build_segmentation_model
 from marsvision.training.lightning_base import MarsvisionModule
 
 
 class SegmentationModule(MarsvisionModule):
-    """Pixel-wise cross-entropy ignoring unlabeled pixels (no class weighting, SPEC Method A 'Loss')."""
+    """Pixel-wise cross-entropy ignoring unlabeled pixels (no class weighting, SPEC Method A 'Loss').
 
-    with_embedding = False
+    The fine-tuning of paper 000 and the supervised baseline of paper 002 (``method: seg-supervised``).
+    """
+
+    task: ClassVar[Task] = "segmentation"
+    with_embedding: ClassVar[bool] = False
     """Whether the network also returns the H_s embedding (the semi-supervised subclass needs it)."""
 
-    def __init__(self, config: RunConfig, class_names: list[str]) -> None:
-        super().__init__(config, class_names)
-        self.num_classes = len(class_names)
+    def __init__(self, config: RunConfig, classes: ClassInfo | None = None) -> None:
+        super().__init__(config, classes)
         self.model = build_segmentation_model(config, self.num_classes, with_embedding=self.with_embedding)
         self.val_confusion = ConfusionMatrix(self.num_classes)
 
@@ -36,10 +40,9 @@ class SegmentationModule(MarsvisionModule):
         return logits
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        logits = self(batch["image"])
-        loss = F.cross_entropy(logits, batch["label"], ignore_index=IGNORE_INDEX)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(logits))
-        return loss
+        labeled = batch["labeled"]
+        loss = F.cross_entropy(self(labeled["image"]), labeled["label"], ignore_index=IGNORE_INDEX)
+        return self.log_loss_parts({"loss": loss}, batch_size=len(labeled["image"]))
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         logits = self(batch["image"])

@@ -7,7 +7,7 @@ model's confident predictions on unlabeled locations. A stage with 0 epochs is s
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from marsvision.data.classes import IGNORE_INDEX
 from marsvision.losses.elementwise_contrastive import ElementwiseContrastiveLoss
 from marsvision.training.config import RunConfig
+from marsvision.training.data import ClassInfo, Stream
 from marsvision.training.segmentation import SegmentationModule
 
 STAGES = ("contrastive", "joint", "pseudo")
@@ -56,11 +57,14 @@ def pseudo_labels(
 class SemiSegModule(SegmentationModule):
     """DeepLabv3+ (shared encoder, H_seg and H_s decoders) + class memory bank, trained in three stages."""
 
-    with_embedding = True
+    with_embedding: ClassVar[bool] = True
+    streams: ClassVar[tuple[Stream, ...]] = ("labeled", "unlabeled")
+    loss_weights: ClassVar[dict[str, str]] = {"contrastive": "semiseg.contrastive_weight"}
+    """λ weighs L_s in stages 2 and 3; stage 1 trains on L_s alone."""
     find_unused_parameters = True  # stage 1 trains B + H_s only; H_seg waits for stage 2
 
-    def __init__(self, config: RunConfig, class_names: list[str]) -> None:
-        super().__init__(config, class_names)
+    def __init__(self, config: RunConfig, classes: ClassInfo | None = None) -> None:
+        super().__init__(config, classes)
         semi = config.semiseg
         # Loss against the class memory bank's prototypes, then push this batch's class means (eq. 7); the bank
         # is a buffer of this module, so checkpoints carry it and --resume restores it.
@@ -76,8 +80,7 @@ class SemiSegModule(SegmentationModule):
 
     def compute_losses(self, batch: dict[str, Any], stage: str) -> dict[str, torch.Tensor]:
         """The stage's loss (``"loss"``) and its parts; pushes this batch's class means into the bank."""
-        labeled = batch.get("labeled", batch)
-        images, labels = labeled["image"], labeled["label"]
+        images, labels = batch["labeled"]["image"], batch["labeled"]["label"]
         outputs = self.model(images)  # logits (N, K, H, W), embedding (N, D, H/4, W/4)
         threshold = self.config.semiseg.pseudo_label_threshold
         contrastive_labels = labels
@@ -100,14 +103,9 @@ class SemiSegModule(SegmentationModule):
             return parts
         # The cross-entropy sees ground truth only: pseudo labels feed the contrastive loss and the bank alone.
         parts["ce"] = F.cross_entropy(outputs["logits"], labels, ignore_index=IGNORE_INDEX)
-        parts["loss"] = parts["ce"] + self.config.semiseg.contrastive_weight * contrastive
+        parts["loss"] = parts["ce"] + self.weight("contrastive") * contrastive
         return parts
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         parts = self.compute_losses(batch, self.stage_of_epoch(self.current_epoch))
-        batch_size = len(batch.get("labeled", batch)["image"])
-        self.log("train/loss", parts["loss"], on_step=True, on_epoch=True, prog_bar=True, batch_size=batch_size)
-        for name, value in parts.items():
-            if name != "loss" and not torch.isnan(value):
-                self.log(f"train/{name}", value.detach(), on_step=False, on_epoch=True, batch_size=batch_size)
-        return parts["loss"]
+        return self.log_loss_parts(parts, batch_size=len(batch["labeled"]["image"]))

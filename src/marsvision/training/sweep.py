@@ -12,13 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from marsvision.atomic import atomic_write_text
+from marsvision.runfolder import RESULTS_CSV, RESULTS_JSON, SUMMARY_JSON
 from marsvision.training import runs
 from marsvision.training.api import train
 from marsvision.training.config import load_config
-
-RESULTS_JSON = "results.json"
-RESULTS_CSV = "results.csv"
-SUMMARY_JSON = "summary.json"
 
 
 def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
@@ -71,13 +68,6 @@ def _write_results(out: Path, rows: list[dict[str, Any]], grid_keys: list[str]) 
     summary = summarise(rows, grid_keys)
     runs.write_json_atomic(out / SUMMARY_JSON, summary)
     return summary
-
-
-def best_checkpoint(sweep_dir: Path, row: dict[str, Any]) -> Path:
-    """The checkpoint a sweep row's run selected on validation (``best.ckpt``, else ``last.ckpt``)."""
-    checkpoints = sweep_dir / row["run_dir"] / "checkpoints"
-    best = checkpoints / "best.ckpt"
-    return best if best.is_file() else checkpoints / "last.ckpt"
 
 
 def run_sweep(

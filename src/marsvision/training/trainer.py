@@ -9,6 +9,7 @@ import lightning as L
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 
+from marsvision import runfolder
 from marsvision.training.callbacks import JsonlMetrics
 from marsvision.training.checkpoint import AtomicCheckpointIO
 from marsvision.training.config import RunConfig
@@ -35,12 +36,17 @@ def build_trainer(
     cfg = config.trainer
     if cfg.device not in ACCELERATORS:
         raise ValueError(f"unknown device {cfg.device!r}; choose one of {sorted(ACCELERATORS)}")
-    checkpoint_dir = run_dir / "checkpoints"
+    checkpoint_dir = run_dir / runfolder.CHECKPOINT_DIR
     monitor = cfg.monitor if has_validation else None
     mode = "max" if monitor and monitor.endswith(("acc", "miou")) else "min"
     callbacks: list[L.Callback] = [
         # last.ckpt after every epoch (what --resume continues from), best.ckpt whenever the monitor improves.
-        ModelCheckpoint(dirpath=checkpoint_dir, filename="last", save_top_k=1, enable_version_counter=False),
+        ModelCheckpoint(
+            dirpath=checkpoint_dir,
+            filename=runfolder.LAST_CHECKPOINT_NAME,
+            save_top_k=1,
+            enable_version_counter=False,
+        ),
         JsonlMetrics(run_dir, stage_of_epoch),
         StepReseed(config.seed),
     ]
@@ -50,7 +56,7 @@ def build_trainer(
         callbacks.append(
             ModelCheckpoint(
                 dirpath=checkpoint_dir,
-                filename="best",
+                filename=runfolder.BEST_CHECKPOINT_NAME,
                 monitor=monitor,
                 mode=mode,
                 enable_version_counter=False,
@@ -65,7 +71,7 @@ def build_trainer(
         devices=cfg.devices,
         num_nodes=cfg.num_nodes,
         strategy=("ddp_find_unused_parameters_true" if find_unused_parameters else "ddp") if distributed else "auto",
-        precision=cfg.precision,  # type: ignore[arg-type]
+        precision=cfg.precision,
         max_epochs=max_epochs if max_epochs is not None else cfg.max_epochs,
         limit_train_batches=cfg.limit_train_batches,
         log_every_n_steps=cfg.log_every_n_steps,
