@@ -51,3 +51,26 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info
+
+# The GPU check (benchmarks/README.md, "The GPU check"). gpu-check-prepare runs here, on a machine that reaches PyPI
+# and ../shared: the wheels the GPU machine lacks (the versions installed in .venv) into .whl/, the real 256-px
+# AI4Mars folder into .gpu-data/ (both git-ignored; name both in the device call's carry). gpu-check runs ON the
+# GPU machine with its own python3 (no .venv, no registry there): installs the wheels, then runs the check.
+GPU_WHEELS := segmentation-models-pytorch lightly
+GPU_PYTHON ?= python3
+GPU_CHECK_ARGS ?=
+GPU_DATA_SOURCE := $(MARSVISION_SHARED_DATA)/ai4mars-msl-256-train
+.PHONY: gpu-check-prepare gpu-check
+
+gpu-check-prepare: $(STAMP)
+	rm -rf .whl .gpu-data && mkdir -p .whl .gpu-data/ai4mars-msl-256-train
+	$(BIN)/python -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+	  --python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+	  --platform manylinux2014_x86_64 -d .whl $$($(BIN)/python -c 'import sys, importlib.metadata as m; \
+	  print(" ".join(f"{p}=={m.version(p)}" for p in sys.argv[1:]))' $(GPU_WHEELS))
+	cp -r "$(GPU_DATA_SOURCE)/images" "$(GPU_DATA_SOURCE)/labels" .gpu-data/ai4mars-msl-256-train/
+	@git check-ignore -q .whl && git check-ignore -q .gpu-data || { echo ".whl/.gpu-data not git-ignored" >&2; exit 1; }
+	@ls .whl && du -sh .whl .gpu-data
+
+gpu-check:
+	$(GPU_PYTHON) benchmarks/gpu_check.py --wheels .whl $(if $(OUT),--copy-to "$(OUT)") $(GPU_CHECK_ARGS)

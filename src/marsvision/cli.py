@@ -135,13 +135,14 @@ def evaluate(
     target: Annotated[Path, typer.Argument(help="Run directory or checkpoint file.")],
     split: Annotated[str | None, typer.Option(help="Split to evaluate (default: the run's eval split).")] = None,
     data_root: Annotated[str | None, typer.Option(help="Dataset root, if it moved since training.")] = None,
+    device: Device = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Evaluate a trained checkpoint on a split (e.g. the official MSL test split with --split test)."""
     from marsvision.training.api import evaluate_checkpoint
 
     _quiet_for_json(as_json)
-    _emit(evaluate_checkpoint(target, split=split, data_root=data_root), as_json)
+    _emit(evaluate_checkpoint(target, split=split, data_root=data_root, device=device), as_json)
 
 
 @app.command()
@@ -180,13 +181,16 @@ def predict(
             help="Tile side in input pixels; windows are resized to the training size (default: resize whole)."
         ),
     ] = None,
+    device: Device = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Predict label maps (or classes) for images; skips unreadable files and lists them."""
     from marsvision.inference.predict import predict_paths
 
     _quiet_for_json(as_json)
-    result = predict_paths(inputs, out=out, checkpoint=checkpoint, onnx=onnx, tta=tta, batch_size=batch_size, tile=tile)
+    result = predict_paths(
+        inputs, out=out, checkpoint=checkpoint, onnx=onnx, tta=tta, batch_size=batch_size, tile=tile, device=device
+    )
     _emit(result, as_json)
     if result.get("failed"):
         raise typer.Exit(code=1)
@@ -318,11 +322,12 @@ def data_inspect(
     as_json: JsonFlag = False,
 ) -> None:
     """Detect a dataset's format and report counts, class shares, missing masks and problems."""
-    from marsvision.data.inspect import inspect_dataset, plot_class_distribution
+    from marsvision.data.inspect import inspect_dataset
+    from marsvision.evaluation.plots import plot_dataset_classes
 
     info = inspect_dataset(root)
     if plot is not None:
-        plot_class_distribution(info, plot)
+        plot_dataset_classes(info, plot)
     _emit(info, as_json)
 
 

@@ -56,11 +56,6 @@ def best_checkpoint(run_dir: Path) -> Path:
     return best if best.is_file() else last_checkpoint(run_dir)
 
 
-def is_run_dir(path: Path) -> bool:
-    """Whether ``path`` looks like a run folder (it holds the resolved config)."""
-    return (path / CONFIG_FILE).is_file()
-
-
 def is_sweep_dir(path: Path) -> bool:
     """Whether ``path`` looks like a sweep folder (it holds the sweep's rows or summary)."""
     return any((path / name).is_file() for name in (RESULTS_JSON, RESULTS_CSV, SUMMARY_JSON))

@@ -12,11 +12,11 @@ from PIL import Image
 from marsvision.data import (
     DatasetError,
     inspect_dataset,
-    plot_class_distribution,
     synthesize_ai4mars,
     synthesize_msl_v1,
 )
 from marsvision.data.names import MSL_MASTCAM_PATTERN, MSL_NAVCAM_PATTERN
+from marsvision.evaluation.plots import plot_dataset_classes
 
 
 def _files(root):
@@ -86,7 +86,7 @@ def test_inspect_segmentation_dataset(synth_ai4mars, tmp_path):
     assert train["count"] == 18 and train["missing_masks"] == {"rover": 0, "range": 0}
     assert abs(sum(train["pixel_share"].values()) - 1.0) < 1e-9
     assert set(info["splits"]) == {"train", "test-min1", "test-min2", "test-min3"}
-    out = plot_class_distribution(info, tmp_path / "fig" / "classes.png")
+    out = plot_dataset_classes(info, tmp_path / "fig" / "classes.png")
     assert Image.open(out).size[0] > 100
 
 
@@ -100,7 +100,7 @@ def test_inspect_classification_and_problems(synth_msl, tmp_path):
     assert info["format"] == "msl-v1" and info["unlisted_images"] == 2
     assert sum(info["splits"]["train"]["images_per_class"].values()) == info["splits"]["train"]["count"]
     assert len(info["problems"]) == 1 and first.split("/")[-1] in info["problems"][0]
-    plot_class_distribution(info, tmp_path / "msl.png")
+    plot_dataset_classes(info, tmp_path / "msl.png")
     assert (tmp_path / "msl.png").stat().st_size > 0
 
 
@@ -121,7 +121,7 @@ def test_inspect_unlabeled_folder(synth_paired, tmp_path):
     assert info["splits"]["all"]["unreadable"] == [str(images / "notes" / "bad.png")]
     assert len(info["problems"]) == 1
     with pytest.raises(ValueError, match="no split with class statistics"):
-        plot_class_distribution(info, tmp_path / "x.png")
+        plot_dataset_classes(info, tmp_path / "x.png")
 
 
 def test_inspect_reports_bad_segmentation_files_once(synth_ai4mars, tmp_path):

@@ -77,9 +77,9 @@ def test_v21_class_id_outside_the_class_map(tmp_path):
 
 
 def test_classification_transform_keeps_the_scalar_label(synth_msl):
-    from marsvision.data import segmentation_eval_transform
+    from torchvision.transforms import v2
 
-    dataset = MslV1(synth_msl, split="val", transform=segmentation_eval_transform(20))
+    dataset = MslV1(synth_msl, split="val", transform=v2.Resize((20, 20)))
     item = dataset[0]
     assert item["image"].shape == (3, 20, 20)
     assert item["label"].ndim == 0 and int(item["label"]) == dataset.targets[0]

@@ -61,22 +61,6 @@ def test_label_fraction_and_unlabeled_remainder_of_a_dataset(all_datasets):
     assert "label" not in rest[0] and rest[0]["id"] not in {dataset.ids[i] for i in labeled}
 
 
-def test_label_fraction_split_and_chronological_subsets(all_datasets):
-    from marsvision.data import chronological_subsets, label_fraction_split
-
-    dataset = all_datasets["msl-v1"]
-    labeled, unlabeled = label_fraction_split(dataset, fraction=0.1, seed=2)
-    assert len(labeled) == int(0.1 * len(dataset) + 0.5)  # halves round up (45 → 5)
-    assert len(labeled) + len(unlabeled) == len(dataset)
-    bigger, _ = label_fraction_split(dataset, fraction=0.5, seed=2)
-    assert set(labeled.indices) < set(bigger.indices)
-    early, late = chronological_subsets(dataset, fraction=0.5)
-    times = dataset.acquisition_times
-    assert max(times[i] for i in early.indices) <= min(times[i] for i in late.indices)
-    with pytest.raises(ValueError, match="no acquisition times"):
-        chronological_subsets(torch.utils.data.TensorDataset(torch.zeros(3)))
-
-
 def test_ai4mars_reader_accepts_the_msl_folder_itself(synth_ai4mars):
     assert len(build_dataset("ai4mars", root=synth_ai4mars / "msl")) == 18
 
@@ -84,11 +68,11 @@ def test_ai4mars_reader_accepts_the_msl_folder_itself(synth_ai4mars):
 def test_synthesizers_registry_and_pickling(tmp_path):
     import pickle
 
-    from marsvision.data import SYNTHESIZERS, joint_view_transform
+    from marsvision.data import SYNTHESIZERS, segmentation_train_transform
 
     assert set(SYNTHESIZERS) == {"ai4mars", "msl-v1", "paired-folder"}
     summary = SYNTHESIZERS["paired-folder"](tmp_path / "p", num_images=3, size=32)
-    dataset = build_dataset("paired-folder", root=summary["root"], transform=joint_view_transform(16))
+    dataset = build_dataset("paired-folder", root=summary["root"], transform=segmentation_train_transform(16))
     clone = pickle.loads(pickle.dumps(dataset))
     assert clone[0]["image"].shape == (1, 16, 16)
 

@@ -8,7 +8,6 @@ from marsvision.data import (
     MultiView,
     PairedFolder,
     apply_joint,
-    joint_view_transform,
     segmentation_train_transform,
     semi_supervised_views,
     simclr_view_transform,
@@ -36,19 +35,6 @@ def test_segmentation_transform_pads_labels_with_255_and_keeps_values():
     assert (out_image[:, out_label == 255] == 0).all()
 
 
-def test_joint_geometry_is_shared_by_image_and_label():
-    transform = joint_view_transform(32, channels=1, strength=0.0, blur_prob=0.0)
-    for seed in range(10):
-        torch.manual_seed(seed)
-        image, label = _halves()
-        out_image, out_label = apply_joint(transform, image, label)
-        ones, zeros = out_image[0][out_label == 1], out_image[0][out_label == 0]
-        if ones.numel():
-            assert ones.mean() > 0.9
-        if zeros.numel():
-            assert zeros.mean() < 0.1
-
-
 @pytest.mark.parametrize("channels", [1, 3])
 def test_simclr_and_semi_supervised_views_keep_channels_and_range(channels):
     torch.manual_seed(1)
@@ -65,9 +51,6 @@ def test_multiview_gives_different_views_of_one_item():
     item = multiview({"image": torch.rand(1, 32, 32), "id": "x"})
     assert len(item["views"]) == 3 and all(v.shape == (1, 16, 16) for v in item["views"])
     assert not torch.equal(item["views"][0], item["views"][1])
-    joint = MultiView(joint_view_transform(16, 1), n_views=2, joint=True)
-    out = joint({"image": torch.rand(1, 32, 32), "label": torch.zeros(32, 32, dtype=torch.int64), "id": "y"})
-    assert [lab.shape for lab in out["view_labels"]] == [(16, 16), (16, 16)]
 
 
 def test_dataset_transform_and_wrappers(synth_paired):

@@ -137,7 +137,7 @@ def test_sweep_nested_rows_and_child_eval(sweep_dir):
         }
         for r in rows
     ]
-    (sweep_dir / "results.json").write_text(json.dumps({"runs": nested}))
+    (sweep_dir / "results.json").write_text(json.dumps(nested))
     sweep = load_sweep(sweep_dir)
     assert swept_keys(sweep.params) == ["method", "label_fraction"]
     assert sweep.metrics[0]["acc"] == pytest.approx(rows[0]["acc"])

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from marsvision.training.config import OptimConfig
+from marsvision.training.config import ConfigError, OptimConfig, load_config
 from marsvision.training.schedules import (
     cosine_factor,
     lr_multiplier,
@@ -41,6 +41,6 @@ def test_step_schedule_counts_epochs():
     assert schedule(10) == pytest.approx(0.1)
 
 
-def test_unknown_schedule_fails_at_build_time():
-    with pytest.raises(ValueError, match="unknown schedule 'linear'"):
-        lr_multiplier(OptimConfig(schedule="linear"), 1, 1)
+def test_unknown_schedule_fails_when_the_config_is_loaded():
+    with pytest.raises(ConfigError, match=r"optim\.schedule: 'linear' is not one of \['constant', 'cosine'"):
+        load_config(None, ["optim.schedule=linear"])

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import lightning as L
 import pytest
 import yaml
 
+from crash import CrashAtEpoch, CrashError
 from marsvision.training import api, runs
 from marsvision.training.api import train
 from marsvision.training.checkpoint import safe_torch_load
@@ -71,19 +71,6 @@ def test_run_directory_contents(paired_folder: Path, tmp_path: Path):
     for name in ("last.ckpt", "best.ckpt"):
         state = safe_torch_load(run_dir / "checkpoints" / name)
         assert state["hyper_parameters"]["class_names"] == evaluation["class_names"]
-
-
-class CrashError(RuntimeError):
-    pass
-
-
-class CrashAtEpoch(L.Callback):
-    def __init__(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.current_epoch == self.epoch:
-            raise CrashError(f"simulated crash at the start of epoch {self.epoch}")
 
 
 def test_resume_reproduces_the_uninterrupted_run(paired_folder: Path, tmp_path: Path, monkeypatch):

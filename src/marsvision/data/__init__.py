@@ -26,7 +26,6 @@ _SUBMODULE_OF_NAME = {
     "PairedFolder": "folders",
     "UnlabeledFolder": "folders",
     "inspect_dataset": "inspect",
-    "plot_class_distribution": "inspect",
     "MslV1": "msl",
     "MslV21": "msl",
     "msl_v1_unlisted_images": "msl",
@@ -50,17 +49,13 @@ _SUBMODULE_OF_NAME = {
     "synthesize_msl_v1": "synth",
     "synthesize_paired_folder": "synth",
     "apply_joint": "transforms",
-    "segmentation_eval_transform": "transforms",
     "segmentation_train_transform": "transforms",
     "JointView": "views",
     "MultiView": "views",
-    "joint_view_transform": "views",
     "semi_supervised_views": "views",
     "simclr_view_transform": "views",
     "LabelDropped": "wrappers",
     "MappedDataset": "wrappers",
-    "chronological_subsets": "wrappers",
-    "label_fraction_split": "wrappers",
 }
 __all__ = sorted(_SUBMODULE_OF_NAME)
 

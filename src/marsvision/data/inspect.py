@@ -40,36 +40,3 @@ def inspect_dataset(root: str | Path, validate: bool = True) -> dict[str, Any]:
         info["splits"][split] = entry
     info.update(reader.inspect_root(path))
     return info
-
-
-def plot_class_distribution(info: dict[str, Any], path: str | Path, split: str | None = None) -> Path:
-    """Plot the class distribution of ``inspect_dataset`` output as a bar chart PNG.
-
-    Pixel share for segmentation, image counts
-    for classification; as a bar chart PNG at ``path``; ``split`` defaults to the first split with classes.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    candidates = [s for s, e in info["splits"].items() if "images_per_class" in e]
-    if not candidates:
-        raise ValueError("info holds no split with class statistics")
-    chosen = split if split is not None else candidates[0]
-    entry = info["splits"][chosen]
-    segmentation = "pixel_share" in entry
-    values = entry["pixel_share"] if segmentation else entry["images_per_class"]
-    names = list(values)
-    heights = [100.0 * values[n] for n in names] if segmentation else [values[n] for n in names]
-    figure, axis = plt.subplots(figsize=(max(4.0, 0.45 * len(names) + 2), 4))
-    axis.bar(range(len(names)), heights, color="#b5651d")
-    axis.set_xticks(range(len(names)), names, rotation=60 if len(names) > 6 else 0, ha="right")
-    axis.set_ylabel("share of labeled pixels (%)" if segmentation else "images")
-    axis.set_title(f"{info['format']} — {chosen}")
-    figure.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=100)
-    plt.close(figure)
-    return out

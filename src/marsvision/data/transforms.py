@@ -54,8 +54,3 @@ def segmentation_train_transform(
     if rotation_degrees > 0:
         steps.append(v2.RandomRotation(rotation_degrees, fill=FILL))
     return v2.Compose(steps)
-
-
-def segmentation_eval_transform(size: int) -> v2.Compose:
-    """Return a deterministic transform that resizes image (bilinear) and label (nearest) to ``size``²."""
-    return v2.Compose([v2.Resize((size, size))])

@@ -1,7 +1,6 @@
-"""Augmented views for contrastive learning.
+"""Augmented views for contrastive and consistency learning.
 
-SimCLR views, the semi-supervised paper's shape and pixel augmentations, a joint
-(image + label) version for segmentation, and ``MultiView``.
+SimCLR views, the semi-supervised paper's shape and pixel augmentations, the weak view, and ``MultiView``.
 """
 
 from __future__ import annotations
@@ -110,26 +109,6 @@ def weak_view() -> v2.RandomHorizontalFlip:
     return v2.RandomHorizontalFlip()
 
 
-def joint_view_transform(
-    size: int,
-    channels: int = 1,
-    rotation_degrees: float = 30.0,
-    crop_scale: tuple[float, float] = (0.3, 1.0),
-    strength: float = 0.5,
-    blur_prob: float = 0.5,
-) -> JointView:
-    """Return a view transform on ``(image, label)`` for segmentation contrast (method B-seg).
-
-    The same shape transform on both (label resized nearest, padded with 255),
-    pixel transforms on the image only.
-    """
-    gray_prob = SIMCLR_GRAYSCALE_PROB if channels == 3 else 0.0
-    return JointView(
-        v2.Compose(semi_supervised_shape_steps(size, rotation_degrees, crop_scale)),
-        v2.Compose(_pixel_steps(size, channels, strength, blur_prob, gray_prob)),
-    )
-
-
 class JointView:
     """A shape transform on ``(image, label)`` followed by a pixel transform on the image only (picklable)."""
 
@@ -143,26 +122,14 @@ class JointView:
 
 
 class MultiView:
-    """Item transform adding ``item["views"] = [v1, v2, …]``: ``n_views`` independent draws of ``transform``.
+    """Item transform adding ``item["views"] = [v1, v2, …]``: ``n_views`` independent draws of ``transform``."""
 
-    With ``joint=True`` the transform takes ``(image, label)`` and the item also gets ``"view_labels"``.
-    """
-
-    def __init__(self, transform: Callable, n_views: int = 2, joint: bool = False) -> None:
+    def __init__(self, transform: Callable, n_views: int = 2) -> None:
         if n_views < 1:
             raise ValueError(f"n_views must be at least 1, got {n_views}")
         self.transform = transform
         self.n_views = n_views
-        self.joint = joint
 
     def __call__(self, item: dict[str, Any]) -> dict[str, Any]:
-        out = dict(item)
         image = tv_tensors.Image(item["image"])
-        if not self.joint:
-            out["views"] = [self.transform(image).as_subclass(torch.Tensor) for _ in range(self.n_views)]
-            return out
-        mask = tv_tensors.Mask(item["label"])
-        pairs = [self.transform(image, mask) for _ in range(self.n_views)]
-        out["views"] = [view.as_subclass(torch.Tensor) for view, _ in pairs]
-        out["view_labels"] = [label.as_subclass(torch.Tensor) for _, label in pairs]
-        return out
+        return {**item, "views": [self.transform(image).as_subclass(torch.Tensor) for _ in range(self.n_views)]}

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from marsvision.evaluation.plots import Series
-from marsvision.evaluation.runlogs import RUN_DIR_KEYS, SweepLogs
+from marsvision.evaluation.runlogs import RUN_DIR_KEY, SweepLogs
 
-NOT_SWEPT = frozenset({"seed", "name", *RUN_DIR_KEYS})
+NOT_SWEPT = frozenset({"seed", "name", RUN_DIR_KEY})
 """Parameter keys that never define a setting."""
 
 

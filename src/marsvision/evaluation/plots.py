@@ -5,9 +5,9 @@ state), so plotting works headless and from several threads. Class colours come 
 :mod:`marsvision.evaluation.palette`. Fractions in [0, 1] are drawn as percent where the axis says "%".
 
 Paper figures: Method A Fig. 3 (:func:`plot_label_efficiency`), Figs 4-5 (:func:`plot_confusion_matrix`),
-Fig. 6 (:func:`plot_class_distribution`), Fig. 7 (:func:`plot_class_metric_vs_fraction`), Figs 8-9 and
-B-seg Fig. 13 (:func:`plot_qualitative`); B-seg Fig. 11 (:func:`plot_learning_curves`), Fig. 12
-(:func:`plot_tsne`); B-cls Fig. 8 (:func:`plot_per_class`).
+Fig. 6 (:func:`plot_class_distribution`; :func:`plot_dataset_classes` for ``data inspect``), Fig. 7
+(:func:`plot_class_metric_vs_fraction`), Figs 8-9 and B-seg Fig. 13 (:func:`plot_qualitative`); B-seg Fig. 11
+(:func:`plot_learning_curves`), Fig. 12 (:func:`plot_tsne`); B-cls Fig. 8 (:func:`plot_per_class`).
 """
 
 from __future__ import annotations
@@ -150,6 +150,15 @@ def plot_confusion_matrix(
     return _save(fig, path)
 
 
+def _class_bars(ax: Any, values: np.ndarray, class_names: Sequence[str], *, percent: bool) -> None:
+    """Bars of one value per class in the class colours, each labelled with its value."""
+    colors = palette_for(class_names) / 255.0
+    bars = ax.bar(range(len(class_names)), values, color=colors, edgecolor="black", linewidth=0.5)
+    ax.bar_label(bars, labels=[f"{v:.1f}" if percent else f"{int(v):,}" for v in values], fontsize=8)
+    ax.set_xticks(range(len(class_names)), labels=list(class_names), rotation=45, ha="right")
+    ax.set_ylim(bottom=0)
+
+
 def plot_class_distribution(
     counts: Sequence[float], class_names: Sequence[str], path: str | Path, *, title: str = "class pixel share"
 ) -> Path:
@@ -160,12 +169,31 @@ def plot_class_distribution(
     share = 100.0 * class_frequencies(np.diag(counts_arr)).numpy()
     fig = _new_figure(max(5.0, 0.55 * len(class_names) + 2.0), 4.0)
     ax = fig.add_subplot()
-    colors = palette_for(class_names) / 255.0
-    bars = ax.bar(range(len(class_names)), share, color=colors, edgecolor="black", linewidth=0.5)
-    ax.bar_label(bars, labels=[f"{v:.1f}" for v in share], fontsize=8)
-    ax.set_xticks(range(len(class_names)), labels=list(class_names), rotation=45, ha="right")
+    _class_bars(ax, share, class_names, percent=True)
     ax.set_ylabel("labeled pixels (%)")
     ax.set_title(f"{title} (total {int(counts_arr.sum()):,})")
+    return _save(fig, path)
+
+
+def plot_dataset_classes(info: Mapping[str, Any], path: str | Path) -> Path:
+    """``data inspect --plot``: the class distribution of every split of a dataset, one panel each.
+
+    ``info`` is what :func:`marsvision.data.inspect.inspect_dataset` returns: segmentation splits show the share
+    of labeled pixels per class (Fig. 6), classification splits the number of images per class.
+    """
+    splits = {name: entry for name, entry in info["splits"].items() if "images_per_class" in entry}
+    if not splits:
+        raise ValueError("info holds no split with class statistics")
+    names = max((list(entry["images_per_class"]) for entry in splits.values()), key=len)
+    fig = _new_figure(max(5.0, 0.5 * len(names) + 2.0), 3.2 * len(splits))
+    for index, (split, entry) in enumerate(splits.items(), start=1):
+        ax = fig.add_subplot(len(splits), 1, index)
+        segmentation = "pixel_share" in entry
+        values = entry["pixel_share"] if segmentation else entry["images_per_class"]
+        heights = np.array([values.get(n, 0) for n in names], dtype=float) * (100.0 if segmentation else 1.0)
+        _class_bars(ax, heights, names, percent=segmentation)
+        ax.set_ylabel("labeled pixels (%)" if segmentation else "images")
+        ax.set_title(f"{info['format']} — {split} ({entry['count']:,} images)")
     return _save(fig, path)
 
 

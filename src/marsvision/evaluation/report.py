@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from marsvision import runfolder
 from marsvision.atomic import atomic_write_text
 from marsvision.evaluation import plots
 from marsvision.evaluation.aggregate import (
@@ -40,6 +41,7 @@ from marsvision.evaluation.document import (
 )
 from marsvision.evaluation.plots import QualitativePanel
 from marsvision.evaluation.runlogs import (
+    RUN_REQUIRED,
     EvalResult,
     RunLogError,
     RunLogs,
@@ -328,9 +330,9 @@ def sweep_sections(sweep: SweepLogs, figdir: Path) -> list[Section]:
     ]
     sections.append(Section("Runs", [Table(["run", *run_keys, *(f"{k} (%)" for k in table_metrics)], rows)]))
     if sweep.summary is None:
-        sections.append(Section("summary.json", [Note("No summary.json in this sweep.")]))
+        sections.append(Section(runfolder.SUMMARY_JSON, [Note(f"No {runfolder.SUMMARY_JSON} in this sweep.")]))
     else:
-        sections.append(Section("summary.json", [Pre(json.dumps(sweep.summary, indent=2))]))
+        sections.append(Section(runfolder.SUMMARY_JSON, [Pre(json.dumps(sweep.summary, indent=2))]))
     return sections
 
 
@@ -347,7 +349,7 @@ def _comparison_sections(sweep: SweepLogs, keys: list[str], figdir: Path) -> lis
     groups: dict[tuple[str, float], list[Path]] = {}
     for params, run_dir in zip(sweep.params, sweep.run_dirs, strict=True):
         fraction = as_fraction(params.get(fkey))
-        if run_dir is not None and fraction is not None and (run_dir / "eval.json").is_file():
+        if run_dir is not None and fraction is not None and (run_dir / runfolder.EVAL_FILE).is_file():
             groups.setdefault((setting_label(params, method_keys), fraction), []).append(run_dir)
     if not groups:
         return []
@@ -357,7 +359,7 @@ def _comparison_sections(sweep: SweepLogs, keys: list[str], figdir: Path) -> lis
     for (method, fraction), run_dirs in sorted(groups.items()):
         if fraction not in ends:
             continue
-        evaluations = [read_eval(d / "eval.json") for d in run_dirs]
+        evaluations = [read_eval(d / runfolder.EVAL_FILE) for d in run_dirs]
         total = np.sum([e.confusion_matrix for e in evaluations], axis=0)
         name = f"confusion_{_slug(method)}_{fraction:g}.png"
         path = plots.plot_confusion_matrix(
@@ -368,7 +370,7 @@ def _comparison_sections(sweep: SweepLogs, keys: list[str], figdir: Path) -> lis
         )
     sections = [confusion]
     smallest = {method: dirs[0] for (method, fraction), dirs in sorted(groups.items()) if fraction == fractions[0]}
-    panel_files = {m: sorted((d / "qualitative").glob("*.npz")) for m, d in smallest.items()}
+    panel_files = {m: sorted((d / runfolder.QUALITATIVE_DIR).glob("*.npz")) for m, d in smallest.items()}
     if len(smallest) > 1 and all(panel_files.values()):
         count = min(MAX_PANELS, *(len(files) for files in panel_files.values()))
         panels = []
@@ -377,7 +379,7 @@ def _comparison_sections(sweep: SweepLogs, keys: list[str], figdir: Path) -> lis
             first = next(iter(loaded.values()))
             preds = {m: next(iter(panel.preds.values())) for m, panel in loaded.items()}  # each run predicts once
             panels.append(QualitativePanel(first.image, first.label, preds, title=first.title))
-        names = read_eval(next(iter(smallest.values())) / "eval.json").class_names
+        names = read_eval(next(iter(smallest.values())) / runfolder.EVAL_FILE).class_names
         path = plots.plot_qualitative(panels, names, figdir / "qualitative_comparison.png")
         caption = (
             f"Image | ground truth | each method at {fractions[0]:.0%} of the labels, same test images (Figs 8-9)."
@@ -406,13 +408,13 @@ def write_report(path: str | Path) -> tuple[Path, Path]:
     root = Path(path)
     if not root.is_dir():
         raise RunLogError(root, "directory does not exist")
-    figdir = root / "figures"
+    figdir = root / runfolder.FIGURES_DIR
     if is_sweep_dir(root):
         sweep = load_sweep(root)
         title = f"marsvision sweep report: {sweep.name}"
         sections = sweep_sections(sweep, figdir)
     else:
-        if not any((root / n).is_file() for n in ("config.yaml", "metrics.jsonl", "meta.json", "eval.json")):
+        if not any((root / n).is_file() for n in (*RUN_REQUIRED, runfolder.EVAL_FILE)):
             raise RunLogError(
                 root,
                 "neither a run directory (config.yaml, meta.json, metrics.jsonl) nor a sweep (results.json)",
@@ -445,13 +447,13 @@ def write_tsne_comparison(run_dirs: Sequence[str | Path], path: str | Path | Non
     sets: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for run, configured_name in zip(runs, configured, strict=True):
         if run.features is None:
-            raise RunLogError(run.path / "features.npz", "required file is missing (evaluate the run again)")
+            raise RunLogError(run.path / runfolder.FEATURES_FILE, "required file is missing (evaluate the run again)")
         title = str(configured_name) if unique else run.name
         for name, arrays in load_features(run.features, title).items():
             sets[name if name == title else f"{title}/{name}"] = arrays
     labels = [np.asarray(lab) for _, lab in sets.values()]
     named = next((run for run in runs if run.evaluation is not None), runs[0])
-    out = Path(path) if path is not None else runs[0].path / "figures" / "tsne_comparison.png"
+    out = Path(path) if path is not None else runs[0].path / runfolder.FIGURES_DIR / "tsne_comparison.png"
     return plots.plot_tsne(sets, _class_names(named, labels), out, max_points=TSNE_POINTS)
 
 
@@ -460,11 +462,15 @@ def _summed_evaluation(path: Path) -> tuple[str, EvalResult]:
     if not is_sweep_dir(path):
         run = load_run(path)
         if run.evaluation is None:
-            raise RunLogError(path / "eval.json", "required file is missing")
+            raise RunLogError(path / runfolder.EVAL_FILE, "required file is missing")
         name = run.config.get("name") if isinstance(run.config, dict) else None
         return str(name or run.name), run.evaluation
     sweep = load_sweep(path)
-    evaluations = [read_eval(d / "eval.json") for d in sweep.run_dirs if d is not None and (d / "eval.json").is_file()]
+    evaluations = [
+        read_eval(d / runfolder.EVAL_FILE)
+        for d in sweep.run_dirs
+        if d is not None and (d / runfolder.EVAL_FILE).is_file()
+    ]
     if not evaluations:
         raise RunLogError(path, "no run of this sweep has an eval.json")
     first = evaluations[0]

@@ -13,13 +13,13 @@ Run directory: ``config.yaml``, ``meta.json`` and ``metrics.jsonl`` are required
   ``features_<name>`` + ``labels_<name>`` (e.g. baseline and ours, drawn side by side).
 
 Sweep directory: ``results.json`` (or, failing that, ``results.csv``) is required, ``summary.json`` optional.
-``results.json`` is a list of rows (or an object holding it under ``runs``, ``rows`` or ``results``); a row is
-flat like a CSV row, or nests ``params`` / ``metrics`` objects, which are flattened with "/" (so
+``results.json`` is a list of rows; a row is flat like a CSV row, or nests ``params`` / ``metrics`` objects,
+which are flattened with "/" (so
 ``{"metrics": {"recall": {"big rock": 0.4}}}`` becomes ``recall/big rock``). A key is a metric when it (after
 an optional ``metrics/``, ``test/`` or ``test_`` prefix) is one of :data:`METRIC_NAMES` or starts with one of
 :data:`PER_CLASS_PREFIXES`; every other key is a parameter (the swept values, ``seed``, the run folder).
-When a row names its run folder (``run_dir``, ``run``, ``dir`` or ``path``, relative to the sweep or absolute)
-and that folder has an ``eval.json``, metrics missing from the row are computed from its confusion matrix.
+When a row names its run folder (``run_dir``, relative to the sweep or absolute) and that folder has an
+``eval.json``, metrics missing from the row are computed from its confusion matrix.
 """
 
 from __future__ import annotations
@@ -35,10 +35,11 @@ from typing import Any
 import numpy as np
 import yaml
 
+from marsvision import runfolder
 from marsvision.evaluation.metrics import classification_metrics, segmentation_metrics
 from marsvision.evaluation.plots import QualitativePanel
 
-RUN_REQUIRED = ("config.yaml", "meta.json", "metrics.jsonl")
+RUN_REQUIRED = (runfolder.CONFIG_FILE, runfolder.META_FILE, runfolder.METRICS_FILE)
 """Files every run directory must hold."""
 
 METRIC_NAMES = ("acc", "macc", "facc", "miou", "top1", "loss")
@@ -47,8 +48,8 @@ METRIC_NAMES = ("acc", "macc", "facc", "miou", "top1", "loss")
 PER_CLASS_PREFIXES = ("recall/", "precision/", "iou/", "per_class_accuracy/", "support/")
 """Prefixes of per-class metric keys in sweep rows (``recall/big rock``)."""
 
-RUN_DIR_KEYS = ("run_dir", "run", "dir", "path")
-"""Row keys that may name a sweep row's run folder."""
+RUN_DIR_KEY = "run_dir"
+"""The row key that names a sweep row's run folder."""
 
 TASKS = ("segmentation", "classification")
 
@@ -157,24 +158,25 @@ def load_run(path: str | Path) -> RunLogs:
     for name in RUN_REQUIRED:
         if not (root / name).is_file():
             raise RunLogError(root / name, "required file is missing")
-    config_text = (root / "config.yaml").read_text(encoding="utf-8")
+    config_text = (root / runfolder.CONFIG_FILE).read_text(encoding="utf-8")
     try:
         config = yaml.safe_load(config_text)
     except yaml.YAMLError as exc:
-        raise RunLogError(root / "config.yaml", f"not valid YAML ({exc})") from None
-    meta = read_json(root / "meta.json")
+        raise RunLogError(root / runfolder.CONFIG_FILE, f"not valid YAML ({exc})") from None
+    meta = read_json(root / runfolder.META_FILE)
     if not isinstance(meta, dict):
-        raise RunLogError(root / "meta.json", "expected a JSON object")
-    evaluation = read_eval(root / "eval.json") if (root / "eval.json").is_file() else None
-    qdir = root / "qualitative"
+        raise RunLogError(root / runfolder.META_FILE, "expected a JSON object")
+    eval_path = root / runfolder.EVAL_FILE
+    evaluation = read_eval(eval_path) if eval_path.is_file() else None
+    qdir = root / runfolder.QUALITATIVE_DIR
     qualitative = sorted(qdir.glob("*.npz")) if qdir.is_dir() else []
-    features = root / "features.npz"
+    features = root / runfolder.FEATURES_FILE
     return RunLogs(
         path=root,
         config_text=config_text,
         config=config,
         meta=meta,
-        records=read_jsonl(root / "metrics.jsonl"),
+        records=read_jsonl(root / runfolder.METRICS_FILE),
         evaluation=evaluation,
         qualitative=qualitative,
         features=features if features.is_file() else None,
@@ -292,13 +294,11 @@ def _csv_value(text: str) -> Any:
 
 
 def _read_rows(root: Path) -> list[dict[str, Any]]:
-    rj, rc = root / "results.json", root / "results.csv"
+    rj, rc = root / runfolder.RESULTS_JSON, root / runfolder.RESULTS_CSV
     if rj.is_file():
         data = read_json(rj)
-        if isinstance(data, dict):
-            data = next((data[k] for k in ("runs", "rows", "results") if isinstance(data.get(k), list)), None)
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-            raise RunLogError(rj, "expected a list of row objects (or an object with a 'runs' list)")
+            raise RunLogError(rj, "expected a list of row objects")
         return [dict(r) for r in data]
     if rc.is_file():
         with rc.open(newline="", encoding="utf-8") as handle:
@@ -322,7 +322,7 @@ def load_sweep(path: str | Path) -> SweepLogs:
         raise RunLogError(root, "sweep directory does not exist")
     rows = _read_rows(root)
     if not rows:
-        raise RunLogError(root / "results.json", "holds no runs")
+        raise RunLogError(root / runfolder.RESULTS_JSON, "holds no runs")
     all_params: list[dict[str, Any]] = []
     all_metrics: list[dict[str, float]] = []
     run_dirs: list[Path | None] = []
@@ -340,27 +340,21 @@ def load_sweep(path: str | Path) -> SweepLogs:
                     metrics[name] = number
             else:
                 params[key] = value
-        run_dir = next(
-            (
-                (root / str(params[k])) if not Path(str(params[k])).is_absolute() else Path(str(params[k]))
-                for k in RUN_DIR_KEYS
-                if k in params and isinstance(params[k], str) and params[k]
-            ),
-            None,
-        )
+        named = params.get(RUN_DIR_KEY)
+        run_dir = root / named if isinstance(named, str) and named else None  # an absolute name replaces root
         if run_dir is not None and not run_dir.is_dir():
             run_dir = None
-        if run_dir is not None and (run_dir / "eval.json").is_file():
-            for key, value in _flat_metrics(read_eval(run_dir / "eval.json").computed_metrics()).items():
+        if run_dir is not None and (run_dir / runfolder.EVAL_FILE).is_file():
+            for key, value in _flat_metrics(read_eval(run_dir / runfolder.EVAL_FILE).computed_metrics()).items():
                 metrics.setdefault(key, value)
         all_params.append(params)
         all_metrics.append(metrics)
         run_dirs.append(run_dir)
-    summary = read_json(root / "summary.json") if (root / "summary.json").is_file() else None
+    summary_path = root / runfolder.SUMMARY_JSON
+    summary = read_json(summary_path) if summary_path.is_file() else None
     return SweepLogs(root, all_params, all_metrics, run_dirs, summary)
 
 
 def is_sweep_dir(path: str | Path) -> bool:
     """Tell whether ``path`` holds sweep files (``results.json``, ``results.csv`` or ``summary.json``)."""
-    root = Path(path)
-    return any((root / n).is_file() for n in ("results.json", "results.csv", "summary.json"))
+    return runfolder.is_sweep_dir(Path(path))

@@ -109,7 +109,7 @@ class Predictor:
         return self._probabilities(images)
 
 
-def _load_model(checkpoint: Path | None, onnx: Path | None) -> Model:
+def _load_model(checkpoint: Path | None, onnx: Path | None, device: str | None) -> Model:
     if (checkpoint is None) == (onnx is None):
         raise ValueError("give exactly one of --checkpoint and --onnx")
     if onnx is not None:
@@ -120,8 +120,9 @@ def _load_model(checkpoint: Path | None, onnx: Path | None) -> Model:
     if not checkpoint.is_file():
         raise FileNotFoundError(f"{checkpoint}: checkpoint does not exist")
     from marsvision.inference.network import load_checkpoint
+    from marsvision.training.trainer import resolve_device
 
-    return load_checkpoint(checkpoint)
+    return load_checkpoint(checkpoint, device=str(resolve_device(device)))
 
 
 Loaded = list[tuple[InputImage, np.ndarray]]
@@ -178,18 +179,20 @@ def predict_paths(
     tta: str | None = None,
     batch_size: int = 4,
     tile: int | None = None,
+    device: str | None = None,
 ) -> dict[str, Any]:
     """Predict every image named by ``inputs`` (files, folders searched recursively, globs) into ``out``.
 
     Exactly one of ``checkpoint`` and ``onnx`` gives the model; either carries its classes and
-    preprocessing. ``tta="flip"`` averages the softmax of the image and of its mirror image. See the module
-    docstring for the size rule and :mod:`marsvision.inference.outputs` for what is written.
+    preprocessing; a checkpoint runs on ``device`` (``auto``: CUDA when present). ``tta="flip"`` averages the
+    softmax of the image and of its mirror image. See the module docstring for the size rule and
+    :mod:`marsvision.inference.outputs` for what is written.
 
     Returns:
         ``{"written": int, "failed": [{"path", "error"}], "out", "task", "class_names", "table", ...}``;
         ``failed`` lists inputs that named no image and images that could not be decoded or written.
     """
-    model = _load_model(checkpoint, onnx)
+    model = _load_model(checkpoint, onnx, device)
     spec = model.spec
     predictor = Predictor(model, tta=check_tta(tta), tile=tile, batch_size=batch_size)
     images, failed = expand_inputs(inputs)

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from marsvision.data.classes import IGNORE_INDEX
 from marsvision.data.labels import downsample_labels
+from marsvision.losses.functional import check_temperature, masked_logsumexp
 from marsvision.losses.memory_bank import ClassMemoryBank
 
 
@@ -53,8 +54,7 @@ def elementwise_contrastive_loss(
     Raises:
         ValueError: on wrong shapes, τ ≤ 0, or a label outside [0, C) that is not ``ignore_index``.
     """
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
+    check_temperature(temperature)
     if features.dim() != 4 or labels.dim() != 3 or prototypes.dim() != 2 or valid.dim() != 1:
         raise ValueError(
             "expected features (N, D, h, w), labels (N, H, W), prototypes (C, D), valid (C,); got "
@@ -78,9 +78,7 @@ def elementwise_contrastive_loss(
     f = F.normalize(features.permute(0, 2, 3, 1).reshape(-1, d), dim=1)  # (L, D)
     m = F.normalize(prototypes.detach().to(f.dtype), dim=1)  # (C, D)
     logits = f @ m.t() / temperature  # (L, C) = K(f_i, m̄_c)/τ
-    # finite fill (not -inf) keeps every intermediate finite, so masked-out rows cannot produce NaN gradients
-    logits = logits.masked_fill(~valid.unsqueeze(0), torch.finfo(logits.dtype).min)
-    nll = torch.logsumexp(logits, dim=1) - logits.gather(1, target.unsqueeze(1)).squeeze(1)  # (L,)
+    nll = masked_logsumexp(logits, valid.unsqueeze(0), dim=1) - logits.gather(1, target.unsqueeze(1)).squeeze(1)
     nll = torch.where(used, nll, torch.zeros_like(nll))
     return nll.sum() / used.sum().clamp(min=1)
 
@@ -113,8 +111,7 @@ class ElementwiseContrastiveLoss(nn.Module):
         ignore_index: int = IGNORE_INDEX,
     ) -> None:
         super().__init__()
-        if temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {temperature}")
+        check_temperature(temperature)
         self.temperature = temperature
         self.ignore_index = ignore_index
         self.bank = ClassMemoryBank(num_classes, dim, queue_len, ignore_index)

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from marsvision.losses.functional import check_temperature, masked_logsumexp
+
 Positives = Literal["different_images", "same_image"]
 _POSITIVES = ("different_images", "same_image")
 
@@ -63,8 +65,7 @@ def inter_class_contrastive_loss(
     Raises:
         ValueError: on τ ≤ 0, an unknown ``positives``/``reduction``, an empty batch or mismatched shapes.
     """
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
+    check_temperature(temperature)
     if positives not in _POSITIVES:
         raise ValueError(f"positives must be one of {_POSITIVES}, got {positives!r}")
     if reduction not in ("mean", "none"):
@@ -85,8 +86,7 @@ def inter_class_contrastive_loss(
         positive = positive | (eye & ~positive.any(dim=1, keepdim=True))  # fall back to {i} if no other image
     negative = ~same  # (N, N)
 
-    # log Σ_{k ∈ N(i)} exp(s_ik); a finite fill (not -inf) keeps rows without negatives NaN-free
-    negatives_lse = torch.logsumexp(sim.masked_fill(~negative, torch.finfo(sim.dtype).min), dim=1)  # (N,)
+    negatives_lse = masked_logsumexp(sim, negative, dim=1)  # (N,) log Σ_{k ∈ N(i)} exp(s_ik); −inf: no negatives
     pair_loss = torch.logaddexp(sim, negatives_lse.unsqueeze(1)) - sim  # (N, N) ℓ(i, j) for every j
     pair_loss = torch.where(positive, pair_loss, torch.zeros_like(pair_loss))
     per_anchor = pair_loss.sum(dim=1) / positive.sum(dim=1)  # (N,) ℓ_i; every row has ≥ 1 positive
@@ -106,8 +106,7 @@ class InterClassContrastiveLoss(nn.Module):
 
     def __init__(self, temperature: float = 0.2, positives: Positives = "different_images") -> None:
         super().__init__()
-        if temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {temperature}")
+        check_temperature(temperature)
         if positives not in _POSITIVES:
             raise ValueError(f"positives must be one of {_POSITIVES}, got {positives!r}")
         self.temperature = temperature

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from marsvision.losses.distributed import gather_with_grad, is_distributed, rank_and_world
+from marsvision.losses.functional import check_temperature
 
 
 def nt_xent_loss(z1: Tensor, z2: Tensor, temperature: float = 0.1, gather_distributed: bool = False) -> Tensor:
@@ -34,8 +35,7 @@ def nt_xent_loss(z1: Tensor, z2: Tensor, temperature: float = 0.1, gather_distri
     Raises:
         ValueError: ``temperature ≤ 0``, inputs not 2-D, of different shapes, or empty.
     """
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
+    check_temperature(temperature)
     if z1.ndim != 2 or z1.shape != z2.shape or z1.shape[0] == 0:
         raise ValueError(
             f"expected two non-empty (n, D) tensors of the same shape, got {tuple(z1.shape)} and {tuple(z2.shape)}"
@@ -74,8 +74,7 @@ class NTXentLoss(nn.Module):
 
     def __init__(self, temperature: float = 0.1, gather_distributed: bool = False) -> None:
         super().__init__()
-        if temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {temperature}")
+        check_temperature(temperature)
         self.temperature = temperature
         self.gather_distributed = gather_distributed
 

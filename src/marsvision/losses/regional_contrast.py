@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from marsvision.data.classes import IGNORE_INDEX
 from marsvision.data.labels import downsample_labels
+from marsvision.losses.functional import check_temperature
 
 
 def contrast_queries(queries: Tensor, positive_keys: Tensor, negative_keys: Tensor, temperature: float) -> Tensor:
@@ -39,8 +40,7 @@ def contrast_queries(queries: Tensor, positive_keys: Tensor, negative_keys: Tens
     Raises:
         ValueError: on inconsistent shapes or τ ≤ 0.
     """
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
+    check_temperature(temperature)
     if (
         queries.dim() != 2
         or positive_keys.shape != queries.shape
@@ -173,8 +173,7 @@ def regional_contrast_loss(
     Raises:
         ValueError: on wrong shapes, τ ≤ 0, non-positive counts, or labels outside [0, C) other than ignore.
     """
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
+    check_temperature(temperature)
     if num_queries < 1 or num_negatives < 1 or num_classes < 1:
         raise ValueError("num_classes, num_queries and num_negatives must be positive")
     if features.dim() != 2 or labels.numel() != features.shape[0]:
@@ -229,8 +228,7 @@ class RegionalContrastLoss(nn.Module):
         ignore_index: int = IGNORE_INDEX,
     ) -> None:
         super().__init__()
-        if temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {temperature}")
+        check_temperature(temperature)
         if min(num_classes, num_queries, num_negatives) < 1:
             raise ValueError("num_classes, num_queries and num_negatives must be positive")
         self.num_classes = num_classes

@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from marsvision.losses.functional import check_temperature, masked_logsumexp
+
 
 def supcon_loss(features: Tensor, labels: Tensor | None = None, temperature: float = 0.07) -> Tensor:
     """SupCon L_out over all N·V views of a batch (Khosla et al. 2020, eq. 2)::
@@ -33,8 +35,7 @@ def supcon_loss(features: Tensor, labels: Tensor | None = None, temperature: flo
     Raises:
         ValueError: on τ ≤ 0 or wrong shapes.
     """
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
+    check_temperature(temperature)
     if features.dim() != 3 or features.shape[0] == 0:
         raise ValueError(f"expected features (N, V, D) with N > 0, got {tuple(features.shape)}")
     n, views, dim = features.shape
@@ -46,8 +47,7 @@ def supcon_loss(features: Tensor, labels: Tensor | None = None, temperature: flo
     view_labels = labels.repeat_interleave(views)  # (N·V,)
     logits = z @ z.t() / temperature  # (N·V, N·V)
     self_mask = torch.eye(n * views, dtype=torch.bool, device=z.device)
-    logits = logits.masked_fill(self_mask, torch.finfo(logits.dtype).min)  # a ∈ A(i) = all but i
-    log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)  # (N·V, N·V)
+    log_prob = logits - masked_logsumexp(logits, ~self_mask, dim=1).unsqueeze(1)  # (N·V, N·V), a ∈ A(i) = all but i
     positive = (view_labels.unsqueeze(0) == view_labels.unsqueeze(1)) & ~self_mask  # P(i)
     num_positive = positive.sum(dim=1)  # (N·V,)
     positive_log_prob = torch.where(positive, log_prob, torch.zeros_like(log_prob)).sum(dim=1)
@@ -68,8 +68,7 @@ class SupConLoss(nn.Module):
 
     def __init__(self, temperature: float = 0.07) -> None:
         super().__init__()
-        if temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {temperature}")
+        check_temperature(temperature)
         self.temperature = temperature
 
     def forward(self, features: Tensor, labels: Tensor | None = None) -> Tensor:

@@ -1,30 +1,31 @@
 """DeepLabv3+ with one shared encoder and two decoders (paper 002, §5.3, Fig. 7; method B-seg).
 
-B = an segmentation_models_pytorch encoder; H_seg = DeepLabv3+ decoder + 1×1 conv to class logits, resized to
-the input; H_s = a second DeepLabv3+ decoder + 1×1 conv to a 128-channel embedding, left at the decoder's
-resolution (stride 4).
+B = an encoder of marsvision's registry (:func:`~marsvision.models.encoders.create_encoder`), built at output
+stride 16 or 8; H_seg = DeepLabv3+ decoder + 1×1 conv to class logits, resized to the input; H_s = a second
+DeepLabv3+ decoder + 1×1 conv to a 128-channel embedding, left at the decoder's resolution (stride 4).
 
-Encoder contract (smp 0.6, ``get_encoder(name, in_channels, depth=5, weights, output_stride)``):
-``forward(x)`` returns depth + 1 = 6 feature maps [x, /2, /4, /8, /16, /output_stride] with channels
-``encoder.out_channels``.
-``DeepLabV3PlusDecoder`` reads ``features[-1]`` (ASPP, upsampled ×output_stride/4) and ``features[2]``
-(stride 4, the high-resolution branch) and returns ``decoder_channels`` channels at stride 4. Input sizes
-must therefore be multiples of ``encoder.output_stride`` (16 or 8); checked in ``forward``.
-Example, resnet18 at 64×64: out_channels (1, 64, 64, 128, 256, 512), decoder output (N, 256, 16, 16).
+The decoders are segmentation_models_pytorch's ``DeepLabV3PlusDecoder``. They read the encoder's feature pyramid
+(``forward_pyramid``: [x, /2, /4, /8, /16, /output_stride] with ``pyramid_channels``): ASPP on the last map,
+upsampled ×output_stride/4, joined with the stride-4 map; they return ``decoder_channels`` channels at stride 4.
+Input sizes must therefore be multiples of the output stride (16 or 8); checked in ``forward``.
+Example, resnet18 at 64×64: pyramid channels (1, 64, 64, 128, 256, 512), decoder output (N, 256, 16, 16).
+ResNet encoders keep torchvision's parameter names, which are also smp's: checkpoints made with smp's encoder
+(marsvision 0.1) load unchanged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, cast
 
 import torch.nn.functional as F
 from segmentation_models_pytorch.base.initialization import initialize_decoder, initialize_head
 from segmentation_models_pytorch.decoders.deeplabv3.decoder import DeepLabV3PlusDecoder
-from segmentation_models_pytorch.encoders import get_encoder
 from torch import Tensor, nn
 
-_ENCODER_DEPTH: Literal[5] = 5  # DeepLabv3+ uses all five encoder stages (smp default)
+from marsvision.models.encoders import Encoder, create_encoder
+
+_ENCODER_DEPTH: Literal[5] = 5  # DeepLabv3+ uses all five encoder stages (smp's convention)
 
 
 class DualHeadDeepLabV3Plus(nn.Module):
@@ -41,8 +42,6 @@ class DualHeadDeepLabV3Plus(nn.Module):
         num_classes: K (4 terrain classes in method B-seg).
         embedding_dim: E, channels of H_s's output (128 in the paper, §5.3).
         encoder_output_stride: 16 (default) or 8; the last stages are dilated instead of strided.
-        encoder_weights: None (default) for random initialisation — method B-seg needs no ImageNet
-            initialisation; an smp weight name (e.g. ``"imagenet"``) makes smp download weights.
         decoder_channels: width of each decoder (256, DeepLabv3+ paper and smp default).
         decoder_atrous_rates: ASPP dilation rates (smp 0.6 default ``(12, 24, 36)``).
         with_embedding: build H_s (default) or not.
@@ -58,7 +57,6 @@ class DualHeadDeepLabV3Plus(nn.Module):
         num_classes: int = 4,
         embedding_dim: int = 128,
         encoder_output_stride: int = 16,
-        encoder_weights: str | None = None,
         decoder_channels: int = 256,
         decoder_atrous_rates: Sequence[int] = (12, 24, 36),
         with_embedding: bool = True,
@@ -68,17 +66,12 @@ class DualHeadDeepLabV3Plus(nn.Module):
             raise ValueError(f"encoder_output_stride must be 8 or 16, got {encoder_output_stride}")
         if min(in_channels, num_classes, embedding_dim, decoder_channels) < 1:
             raise ValueError("in_channels, num_classes, embedding_dim and decoder_channels must be positive")
-        self.encoder = get_encoder(
-            encoder_name,
-            in_channels=in_channels,
-            depth=_ENCODER_DEPTH,
-            weights=encoder_weights,
-            output_stride=encoder_output_stride,
-        )
+        self.encoder = create_encoder(encoder_name, in_channels=in_channels, output_stride=encoder_output_stride)
+        pyramid_channels = cast(Encoder, self.encoder).pyramid_channels
 
         def decoder() -> DeepLabV3PlusDecoder:
             return DeepLabV3PlusDecoder(
-                encoder_channels=self.encoder.out_channels,
+                encoder_channels=pyramid_channels,
                 encoder_depth=_ENCODER_DEPTH,
                 out_channels=decoder_channels,
                 atrous_rates=tuple(decoder_atrous_rates),
@@ -106,7 +99,7 @@ class DualHeadDeepLabV3Plus(nn.Module):
     def input_multiple(self) -> int:
         """Input height and width must be multiples of this number."""
         # the ASPP map (H/stride) upsampled ×stride/4 must match the stride-4 features exactly
-        return int(self.encoder.output_stride)
+        return self.encoder_output_stride
 
     @property
     def has_embedding(self) -> bool:
@@ -130,7 +123,7 @@ class DualHeadDeepLabV3Plus(nn.Module):
         multiple = self.input_multiple
         if height % multiple or width % multiple:
             raise ValueError(f"input height and width must be multiples of {multiple}, got {(height, width)}")
-        features = self.encoder(x)  # [x, /2, /4, /8, /16, /output_stride]
+        features = cast(Encoder, self.encoder).forward_pyramid(x)  # [x, /2, /4, /8, /16, /output_stride]
         seg = self.seg_decoder(features)  # (N, decoder_channels, H/4, W/4)
         logits = F.interpolate(
             self.seg_head(seg), size=(height, width), mode="bilinear", align_corners=True

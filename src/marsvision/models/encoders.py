@@ -24,7 +24,9 @@ from torch import Tensor, nn
 
 from marsvision.models.simclrv2_resnet import (
     BLOCKS_PER_DEPTH,
+    OUTPUT_STRIDES,
     SimCLRv2ResNet,
+    group_dilations,
     is_simclrv2_name,
     parse_simclrv2_name,
 )
@@ -48,6 +50,15 @@ class Encoder(Protocol):
         """(N, C_in, H, W) → (N, feature_channels, H/32, W/32)."""
         ...
 
+    @property
+    def pyramid_channels(self) -> tuple[int, ...]:
+        """Channels of the six maps of ``forward_pyramid``."""
+        ...
+
+    def forward_pyramid(self, x: Tensor) -> list[Tensor]:
+        """(N, C_in, H, W) → [x, /2, /4, /8, /16, /output_stride] with ``pyramid_channels`` (dense heads)."""
+        ...
+
     def __call__(self, x: Tensor) -> Tensor:
         """(N, C_in, H, W) → pooled (N, feature_channels)."""
         ...
@@ -57,15 +68,45 @@ class TorchvisionEncoder(nn.Module):
     """A torchvision classification backbone cut before its pooling/classifier, under the encoder contract.
 
     The kept child modules are registered under their torchvision names, so the state-dict keys are
-    torchvision's (``conv1.weight``, ``layer1.0.bn1.weight``, ``features.0.weight`` ...).
+    torchvision's (``conv1.weight``, ``layer1.0.bn1.weight``, ``features.0.weight`` ...) — also those of
+    segmentation_models_pytorch's ResNet encoders, so their checkpoints load too.
+
+    ``stages``, when given, groups the children into the five scales of :meth:`forward_pyramid`.
     """
 
-    def __init__(self, model: nn.Module, children: tuple[str, ...], feature_channels: int) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        children: tuple[str, ...],
+        feature_channels: int,
+        stages: tuple[tuple[str, ...], ...] | None = None,
+        pyramid_channels: tuple[int, ...] | None = None,
+    ) -> None:
         super().__init__()
         for name in children:
             self.add_module(name, getattr(model, name))
         self._order = children
+        self._stages = stages
         self.feature_channels: int = feature_channels
+        self._pyramid_channels = pyramid_channels
+
+    @property
+    def pyramid_channels(self) -> tuple[int, ...]:
+        """Channels of :meth:`forward_pyramid`'s six maps."""
+        if self._pyramid_channels is None:
+            raise ValueError(f"{type(self).__name__} of this backbone has no feature pyramid (ResNets have one)")
+        return self._pyramid_channels
+
+    def forward_pyramid(self, x: Tensor) -> list[Tensor]:
+        """Every scale, for dense heads: [x, /2, /4, /8, /16, /32 (or dilated)] (ResNets only)."""
+        if self._stages is None:
+            raise ValueError(f"{type(self).__name__} of this backbone has no feature pyramid (ResNets have one)")
+        maps = [x]
+        for stage in self._stages:
+            for name in stage:
+                x = getattr(self, name)(x)
+            maps.append(x)
+        return maps
 
     def forward_features(self, x: Tensor) -> Tensor:
         """Return the last feature map, (N, C_in, H, W) → (N, feature_channels, H/32, W/32)."""
@@ -97,16 +138,49 @@ def _replace_conv(parent: nn.Module, attr: str, in_channels: int) -> None:
     setattr(parent, attr, new)
 
 
-def _resnet(builder: Callable[..., tvm.ResNet]) -> Callable[[int], TorchvisionEncoder]:
-    def build(in_channels: int) -> TorchvisionEncoder:
+_RESNET_STAGES = (("conv1", "bn1", "relu"), ("maxpool", "layer1"), ("layer2",), ("layer3",), ("layer4",))
+
+
+def _dilate(group: nn.Module, dilation: int) -> None:
+    """Trade a block group's stride for dilation: strided convs get stride 1, 3×3 convs dilation and padding.
+
+    The parameters do not change, so weights load either way. (torchvision's ``replace_stride_with_dilation``
+    does not support the basic blocks of ResNet-18/34; this rule is DeepLab's, as smp's ``make_dilated``.)
+    """
+    for module in group.modules():
+        if isinstance(module, nn.Conv2d):
+            module.stride = (1, 1)
+            if module.kernel_size[0] > 1:
+                module.dilation = (dilation, dilation)
+                module.padding = (dilation * (module.kernel_size[0] // 2), dilation * (module.kernel_size[1] // 2))
+
+
+def _resnet(builder: Callable[..., tvm.ResNet]) -> Callable[[int, int], TorchvisionEncoder]:
+    def build(in_channels: int, output_stride: int) -> TorchvisionEncoder:
         model = builder(weights=None)
+        for index, dilation in enumerate(group_dilations(output_stride), start=1):
+            if dilation > 1:
+                _dilate(getattr(model, f"layer{index}"), dilation)
         if in_channels != 3:
             _replace_conv(model, "conv1", in_channels)
         channels = model.fc.in_features
-        children = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
-        return TorchvisionEncoder(model, children, channels)
+        children = tuple(name for stage in _RESNET_STAGES for name in stage)
+        widths = [getattr(model, f"layer{i}")[0].conv1.in_channels for i in (2, 3, 4)]  # outputs of layers 1-3
+        pyramid = (in_channels, model.conv1.out_channels, *widths, channels)
+        return TorchvisionEncoder(model, children, channels, _RESNET_STAGES, pyramid)
 
     return build
+
+
+def _stride_32_only(build: Callable[[int], TorchvisionEncoder]) -> Callable[[int, int], TorchvisionEncoder]:
+    """A builder for backbones without a dilated variant: any output stride but 32 is refused."""
+
+    def checked(in_channels: int, output_stride: int) -> TorchvisionEncoder:
+        if output_stride != 32:
+            raise ValueError(f"output_stride {output_stride}: only ResNet encoders can be dilated")
+        return build(in_channels)
+
+    return checked
 
 
 def _vgg16(in_channels: int) -> TorchvisionEncoder:
@@ -135,15 +209,15 @@ def _regnet_x_1_6gf(in_channels: int) -> TorchvisionEncoder:
     return TorchvisionEncoder(model, ("stem", "trunk_output"), model.fc.in_features)
 
 
-_TORCHVISION: dict[str, Callable[[int], TorchvisionEncoder]] = {
+_TORCHVISION: dict[str, Callable[[int, int], TorchvisionEncoder]] = {
     "resnet18": _resnet(tvm.resnet18),
     "resnet34": _resnet(tvm.resnet34),
     "resnet50": _resnet(tvm.resnet50),
     "resnet101": _resnet(tvm.resnet101),
     "resnet152": _resnet(tvm.resnet152),
-    "vgg16": _vgg16,
-    "mobilenet_v2": _mobilenet_v2,
-    "regnet_x_1_6gf": _regnet_x_1_6gf,
+    "vgg16": _stride_32_only(_vgg16),
+    "mobilenet_v2": _stride_32_only(_mobilenet_v2),
+    "regnet_x_1_6gf": _stride_32_only(_regnet_x_1_6gf),
 }
 
 
@@ -152,24 +226,28 @@ def list_encoders() -> list[str]:
     return [*SIMCLRV2_NAMES, *_TORCHVISION]
 
 
-def create_encoder(name: str, in_channels: int = 3, **kwargs: object) -> nn.Module:
+def create_encoder(name: str, in_channels: int = 3, output_stride: int = 32, **kwargs: object) -> nn.Module:
     """Build the encoder called ``name`` with random weights.
 
     Args:
         name: a name from ``list_encoders()`` or any ``r{depth}_{width}x_sk{0|1}``.
         in_channels: input channels; ≠ 3 replaces the first conv of torchvision models.
-        **kwargs: none are accepted yet (kept for a stable call signature); passing any raises ValueError.
+        output_stride: 32, or 16 / 8 for dense prediction (ResNets dilate their last one or two groups).
+        **kwargs: none are accepted (weights are never downloaded: ``pretrained=True`` is refused, not ignored).
 
     Raises:
-        ValueError: unknown name (the message lists the valid ones) or unexpected keyword arguments.
+        ValueError: unknown name (the message lists the valid ones), an output stride the backbone lacks, or
+            unexpected keyword arguments.
     """
     if kwargs:
         raise ValueError(f"create_encoder({name!r}) got unexpected arguments: {sorted(kwargs)}")
+    if output_stride not in OUTPUT_STRIDES:
+        raise ValueError(f"output_stride must be one of {OUTPUT_STRIDES}, got {output_stride}")
     if is_simclrv2_name(name):
         config = parse_simclrv2_name(name)
-        return SimCLRv2ResNet(depth=config.depth, width=config.width, sk=config.sk, in_channels=in_channels)
+        return SimCLRv2ResNet(config.depth, config.width, config.sk, in_channels, output_stride)
     if name in _TORCHVISION:
-        return _TORCHVISION[name](in_channels)
+        return _TORCHVISION[name](in_channels, output_stride)
     raise ValueError(
         f"unknown encoder {name!r}; valid names: {', '.join(list_encoders())}, "
         f"or any r{{depth}}_{{width}}x_sk{{0|1}} with depth in {sorted(BLOCKS_PER_DEPTH)}"

@@ -63,6 +63,19 @@ BLOCKS_PER_DEPTH: dict[int, tuple[int, int, int, int]] = {
 }
 """Blocks per group; depths below 50 use basic blocks, the rest bottleneck blocks (as in the TF code)."""
 
+OUTPUT_STRIDES = (32, 16, 8)
+"""Output strides an encoder can be built with: 16 dilates the last group, 8 the last two (DeepLab)."""
+
+
+def group_dilations(output_stride: int) -> tuple[int, int, int, int]:
+    """Dilation of the 3×3 convs of each block group at ``output_stride``; a dilated group has stride 1.
+
+    DeepLab's atrous ResNet (and segmentation_models_pytorch's ``make_dilated``): every conv of the last group
+    dilated by 2 at stride 16; the last two groups by 2 and 4 at stride 8.
+    """
+    return {32: (1, 1, 1, 1), 16: (1, 1, 1, 2), 8: (1, 1, 2, 4)}[output_stride]
+
+
 _NAME_RE = re.compile(r"^r(\d+)_(\d+(?:\.\d+)?)x_sk([01])$")
 
 
@@ -109,9 +122,10 @@ def _channels(base: int, width: float) -> int:
     return max(1, int(base * width))
 
 
-def _conv(in_ch: int, out_ch: int, kernel: int, stride: int = 1) -> nn.Conv2d:
+def _conv(in_ch: int, out_ch: int, kernel: int, stride: int = 1, dilation: int = 1) -> nn.Conv2d:
     # Odd kernels: TF's fixed_padding pads (k-1)//2 on both sides, the same as PyTorch's symmetric padding.
-    return nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2, bias=False)
+    padding = dilation * (kernel // 2)
+    return nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=padding, dilation=dilation, bias=False)
 
 
 def _bn(channels: int, zero_init: bool = False) -> nn.BatchNorm2d:
@@ -156,9 +170,12 @@ class StemSK0(nn.Module):
         self.bn1 = _bn(out)
         self.out_channels = out
 
+    def features(self, x: Tensor) -> Tensor:
+        """The stem before its max pool: (N, C_in, H, W) → (N, 64w, H/2, W/2)."""
+        return F.relu(self.bn1(self.conv1(x)))
+
     def forward(self, x: Tensor) -> Tensor:
-        x = F.relu(self.bn1(self.conv1(x)))  # (N, 64w, H/2, W/2)
-        return tf_same_max_pool(x)  # (N, 64w, H/4, W/4)
+        return tf_same_max_pool(self.features(x))  # (N, 64w, H/4, W/4)
 
 
 class StemSK1(nn.Module):
@@ -177,21 +194,24 @@ class StemSK1(nn.Module):
         self.bn3 = _bn(out)
         self.out_channels = out
 
-    def forward(self, x: Tensor) -> Tensor:
+    def features(self, x: Tensor) -> Tensor:
+        """The stem before its max pool: (N, C_in, H, W) → (N, 64w, H/2, W/2)."""
         x = F.relu(self.bn1(self.conv1(x)))  # (N, 32w, H/2, W/2)
         x = F.relu(self.bn2(self.conv2(x)))
-        x = F.relu(self.bn3(self.conv3(x)))  # (N, 64w, H/2, W/2)
-        return tf_same_max_pool(x)  # (N, 64w, H/4, W/4)
+        return F.relu(self.bn3(self.conv3(x)))  # (N, 64w, H/2, W/2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return tf_same_max_pool(self.features(x))  # (N, 64w, H/4, W/4)
 
 
 class SelectiveKernelConv(nn.Module):
     """SK conv of SimCLRv2: two 3×3 streams from one conv, mixed by a softmax attention over the streams."""
 
-    def __init__(self, in_channels: int, filters: int, stride: int) -> None:
+    def __init__(self, in_channels: int, filters: int, stride: int, dilation: int = 1) -> None:
         super().__init__()
         mid = max(int(filters * SK_RATIO), SK_MIN_DIM)
         self.filters = filters
-        self.conv = _conv(in_channels, 2 * filters, 3, stride=stride)
+        self.conv = _conv(in_channels, 2 * filters, 3, stride=stride, dilation=dilation)
         self.bn = _bn(2 * filters)
         self.fc1 = nn.Conv2d(filters, mid, 1, bias=False)
         self.fc_bn = _bn(mid)
@@ -232,7 +252,9 @@ class ProjectionShortcut(nn.Module):
 class BottleneckBlock(nn.Module):
     """Bottleneck block (ResNet v1.5: stride on the 3×3 conv), optionally with an SK conv."""
 
-    def __init__(self, in_channels: int, filters: int, stride: int, projection: bool, sk: bool) -> None:
+    def __init__(
+        self, in_channels: int, filters: int, stride: int, projection: bool, sk: bool, dilation: int = 1
+    ) -> None:
         super().__init__()
         out = 4 * filters
         self.shortcut = ProjectionShortcut(in_channels, out, stride, resnet_d=sk) if projection else None
@@ -242,9 +264,9 @@ class BottleneckBlock(nn.Module):
         # The SK conv normalises and activates its own output, so it has no bn2.
         self.bn2: nn.BatchNorm2d | None
         if sk:
-            self.conv2, self.bn2 = SelectiveKernelConv(filters, filters, stride), None
+            self.conv2, self.bn2 = SelectiveKernelConv(filters, filters, stride, dilation), None
         else:
-            self.conv2, self.bn2 = _conv(filters, filters, 3, stride=stride), _bn(filters)
+            self.conv2, self.bn2 = _conv(filters, filters, 3, stride=stride, dilation=dilation), _bn(filters)
         self.conv3 = _conv(filters, out, 1)
         self.bn3 = _bn(out, zero_init=True)
 
@@ -261,12 +283,14 @@ class BottleneckBlock(nn.Module):
 class BasicBlock(nn.Module):
     """Basic block (two 3×3 convs); as in the official code SK only affects its shortcut."""
 
-    def __init__(self, in_channels: int, filters: int, stride: int, projection: bool, sk: bool) -> None:
+    def __init__(
+        self, in_channels: int, filters: int, stride: int, projection: bool, sk: bool, dilation: int = 1
+    ) -> None:
         super().__init__()
         self.shortcut = ProjectionShortcut(in_channels, filters, stride, resnet_d=sk) if projection else None
-        self.conv1 = _conv(in_channels, filters, 3, stride=stride)
+        self.conv1 = _conv(in_channels, filters, 3, stride=stride, dilation=dilation)
         self.bn1 = _bn(filters)
-        self.conv2 = _conv(filters, filters, 3)
+        self.conv2 = _conv(filters, filters, 3, dilation=dilation)
         self.bn2 = _bn(filters, zero_init=True)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -284,9 +308,14 @@ class SimCLRv2ResNet(nn.Module):
         width: width multiplier (1, 2, 3; fractional values such as 0.25 give tiny test models).
         sk: selective kernels (and the ResNet-D stem/shortcuts that come with them in SimCLRv2).
         in_channels: input channels (1 for grayscale NAVCAM, 3 for the ImageNet checkpoints).
+        output_stride: 32 (the classification network), or 16 / 8 for dense prediction: the last one or two
+            groups keep their resolution and dilate their 3×3 convs instead (DeepLab's atrous ResNet, as
+            torchvision's ``replace_stride_with_dilation``); the parameters are the same, so weights load either way.
     """
 
-    def __init__(self, depth: int = 50, width: float = 1.0, sk: bool = False, in_channels: int = 3) -> None:
+    def __init__(
+        self, depth: int = 50, width: float = 1.0, sk: bool = False, in_channels: int = 3, output_stride: int = 32
+    ) -> None:
         super().__init__()
         if depth not in BLOCKS_PER_DEPTH:
             raise ValueError(f"unsupported depth {depth}; choose from {sorted(BLOCKS_PER_DEPTH)}")
@@ -294,6 +323,8 @@ class SimCLRv2ResNet(nn.Module):
             raise ValueError(f"width multiplier must be positive, got {width}")
         if in_channels < 1:
             raise ValueError(f"in_channels must be ≥ 1, got {in_channels}")
+        if output_stride not in OUTPUT_STRIDES:
+            raise ValueError(f"output_stride must be one of {OUTPUT_STRIDES}, got {output_stride}")
         self.config = SimCLRv2Config(depth=depth, width=width, sk=sk)
         self.in_channels = in_channels
         self.stem: StemSK0 | StemSK1 = StemSK1(in_channels, width) if sk else StemSK0(in_channels, width)
@@ -301,11 +332,14 @@ class SimCLRv2ResNet(nn.Module):
         expansion = 4 if self.config.bottleneck else 1
         channels = self.stem.out_channels
         groups = []
-        for index, (blocks, stride) in enumerate(zip(BLOCKS_PER_DEPTH[depth], (1, 2, 2, 2), strict=True)):
+        plan = zip(BLOCKS_PER_DEPTH[depth], (1, 2, 2, 2), group_dilations(output_stride), strict=True)
+        for index, (blocks, stride, dilation) in enumerate(plan):
             filters = _channels(64 * 2**index, width)
+            stride = 1 if dilation > 1 else stride
             layer = []
             for b in range(blocks):
-                layer.append(block_cls(channels, filters, stride if b == 0 else 1, projection=b == 0, sk=sk))
+                first = b == 0
+                layer.append(block_cls(channels, filters, stride if first else 1, first, sk, dilation=dilation))
                 channels = filters * expansion
             groups.append(nn.Sequential(*layer))
         self.layer1, self.layer2, self.layer3, self.layer4 = groups
@@ -315,10 +349,25 @@ class SimCLRv2ResNet(nn.Module):
                 _variance_scaling_(module.weight)
 
     @classmethod
-    def from_name(cls, name: str, in_channels: int = 3) -> SimCLRv2ResNet:
+    def from_name(cls, name: str, in_channels: int = 3, output_stride: int = 32) -> SimCLRv2ResNet:
         """Build from a name such as ``r50_2x_sk1``."""
         config = parse_simclrv2_name(name)
-        return cls(depth=config.depth, width=config.width, sk=config.sk, in_channels=in_channels)
+        return cls(config.depth, config.width, config.sk, in_channels=in_channels, output_stride=output_stride)
+
+    @property
+    def pyramid_channels(self) -> tuple[int, ...]:
+        """Channels of :meth:`forward_pyramid`'s six maps."""
+        expansion = 4 if self.config.bottleneck else 1
+        widths = [_channels(64 * 2**index, self.config.width) * expansion for index in range(4)]
+        return (self.in_channels, self.stem.out_channels, *widths)
+
+    def forward_pyramid(self, x: Tensor) -> list[Tensor]:
+        """Every scale, for dense heads: [x, /2 (stem before its pool), /4, /8, /16, /32 (or dilated)]."""
+        stem = self.stem.features(x)  # (N, 64w, H/2, W/2)
+        c1 = self.layer1(tf_same_max_pool(stem))  # stride 4
+        c2 = self.layer2(c1)  # stride 8
+        c3 = self.layer3(c2)  # stride 16
+        return [x, stem, c1, c2, c3, self.layer4(c3)]
 
     def forward_features(self, x: Tensor) -> Tensor:
         """Return the last feature map, (N, in_channels, H, W) → (N, feature_channels, H/32, W/32)."""
@@ -333,9 +382,9 @@ class SimCLRv2ResNet(nn.Module):
         return self.forward_features(x).mean(dim=(-2, -1))
 
 
-def simclrv2_resnet(name: str, in_channels: int = 3) -> SimCLRv2ResNet:
+def simclrv2_resnet(name: str, in_channels: int = 3, output_stride: int = 32) -> SimCLRv2ResNet:
     """Build a SimCLRv2 ResNet from its name (``r{depth}_{width}x_sk{0|1}``)."""
-    return SimCLRv2ResNet.from_name(name, in_channels=in_channels)
+    return SimCLRv2ResNet.from_name(name, in_channels=in_channels, output_stride=output_stride)
 
 
 __all__ = [

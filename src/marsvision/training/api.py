@@ -22,7 +22,7 @@ from marsvision.training.data import ClassInfo, RunData, build_eval_dataset, bui
 from marsvision.training.evaluate import evaluate_model
 from marsvision.training.lightning_base import MarsvisionModule
 from marsvision.training.registry import method_class
-from marsvision.training.trainer import build_trainer
+from marsvision.training.trainer import build_trainer, resolve_device
 
 
 class _CurrentStderr(logging.StreamHandler):
@@ -126,6 +126,7 @@ def train(config: RunConfig | None, *, resume: Path | None = None, argv: list[st
     if data.test is not None and trainer.is_global_zero:
         state = safe_torch_load(result["checkpoint"])
         module.load_state_dict(state["state_dict"])
+        module.to(trainer.strategy.root_device)  # Lightning's teardown left it on the CPU: test where it trained
         evaluation = evaluate_model(
             module, data.test, config, data.classes.names, run_dir=run_dir, split=data.test_split
         )
@@ -153,14 +154,20 @@ def load_module(checkpoint: Path) -> tuple[MarsvisionModule, RunConfig]:
     return module, config
 
 
-def evaluate_checkpoint(target: Path, *, split: str | None = None, data_root: str | None = None) -> dict[str, Any]:
-    """Evaluate a run's best checkpoint (or a checkpoint file) on ``split``; writes ``eval-<split>.json``."""
+def evaluate_checkpoint(
+    target: Path, *, split: str | None = None, data_root: str | None = None, device: str | None = None
+) -> dict[str, Any]:
+    """Evaluate a run's best checkpoint (or a checkpoint file) on ``split``; writes ``eval-<split>.json``.
+
+    ``device``: ``auto`` (default: CUDA when present), ``cpu`` or ``cuda``.
+    """
     if target.is_dir():
         checkpoint = runfolder.best_checkpoint(target)
         run_dir: Path | None = target
     else:
         checkpoint, run_dir = target, None
     module, config = load_module(checkpoint)
+    module.to(resolve_device(device))
     if data_root is not None:
         config.data.root = data_root
     dataset, class_names, split_name = build_eval_dataset(config, split)

@@ -106,6 +106,9 @@ class ModelConfig:
     encoder: str = "r18_1x_sk0"
     head: HeadName = "paper"
     """Segmentation head: ``paper`` (authors' atrous block, no ReLU), ``relu`` (DeepLabv3) or ``deeplabv3plus``."""
+    output_stride: Literal[8, 16, 32] | None = None
+    """Resolution of the encoder's last map for segmentation: 16 or 8 dilate the last ResNet groups (DeepLab) so
+    small rocks survive; None = the head's own (32 for paper 000's atrous head, 16 for DeepLabv3+)."""
     weights: str | None = None
     """Path to initial encoder weights (marsvision pretraining checkpoint, MoCo v2, torchvision, SimCLRv2)."""
     weights_kind: WeightsKindName = "auto"
@@ -145,7 +148,8 @@ class TrainerConfig:
     """Paper 000 trains up to 50 epochs 'until validation convergence': stop after this many epochs without gain."""
     monitor: str = "val/loss"
     log_every_n_steps: int = 10
-    limit_train_batches: float = 1.0
+    limit_train_batches: int | float = 1.0
+    """Batches per epoch: an int counts batches, a float is a share of the epoch (Lightning's rule)."""
     progress_bar: bool = True
     channels_last: bool = False
     """NHWC memory layout for weights and image batches: faster convolutions with bf16 on recent GPUs."""

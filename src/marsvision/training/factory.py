@@ -16,6 +16,10 @@ from marsvision.models.weights import WeightsKind, load_encoder_weights
 from marsvision.training.config import RunConfig
 
 ATROUS_HEADS = ("paper", "relu")
+ATROUS_OUTPUT_STRIDE = 32
+"""Paper 000's head sits on the SimCLRv2 encoder's last (stride-32) map."""
+DEEPLABV3PLUS_OUTPUT_STRIDE = 16
+"""DeepLabv3+'s default (Chen et al. 2018), as paper 002 uses it."""
 
 
 def build_segmentation_model(config: RunConfig, num_classes: int, *, with_embedding: bool = False) -> nn.Module:
@@ -29,18 +33,18 @@ def build_segmentation_model(config: RunConfig, num_classes: int, *, with_embedd
     if with_embedding and model_cfg.head != "deeplabv3plus":
         raise ValueError(f"model.head={model_cfg.head!r} has no embedding decoder; semiseg needs deeplabv3plus")
     if model_cfg.head in ATROUS_HEADS:
-        encoder = create_encoder(model_cfg.encoder, in_channels=config.data.channels)
+        stride = model_cfg.output_stride or ATROUS_OUTPUT_STRIDE
+        encoder = create_encoder(model_cfg.encoder, in_channels=config.data.channels, output_stride=stride)
         model = AtrousSegmenter(encoder, num_classes=num_classes, head_variant=cast(HeadVariant, model_cfg.head))
-    elif model_cfg.head == "deeplabv3plus":
+    else:  # deeplabv3plus
         model = DualHeadDeepLabV3Plus(
             encoder_name=model_cfg.encoder,
             in_channels=config.data.channels,
             num_classes=num_classes,
             embedding_dim=config.semiseg.embedding_dim,
+            encoder_output_stride=model_cfg.output_stride or DEEPLABV3PLUS_OUTPUT_STRIDE,
             with_embedding=with_embedding,
         )
-    else:
-        raise ValueError(f"unknown head {model_cfg.head!r}; choose {', '.join((*ATROUS_HEADS, 'deeplabv3plus'))}")
     if model_cfg.weights:
         weights = resolve_weights(model_cfg.weights, config.runs_root)
         load_encoder_weights(cast(nn.Module, model.encoder), weights, kind=cast(WeightsKind, model_cfg.weights_kind))

@@ -87,10 +87,11 @@ class MarsvisionModule(L.LightningModule):
                 f"non-finite loss at step {self.global_step} (epoch {self.current_epoch}): {listed}; "
                 "lower optim.lr or check the inputs"
             )
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=batch_size)
+        sync = self.trainer.world_size > 1  # log the mean over ranks: the loss DDP's averaged gradients follow
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=batch_size, sync_dist=sync)
         for name, value in parts.items():
             if name != "loss" and math.isfinite(values[name]):
-                self.log(f"train/{name}", value.detach(), on_step=False, on_epoch=True, batch_size=batch_size)
+                self.log(f"train/{name}", value.detach(), on_epoch=True, batch_size=batch_size, sync_dist=sync)
         return loss
 
     find_unused_parameters = False

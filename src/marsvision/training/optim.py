@@ -67,7 +67,5 @@ def build_optimizer(
         return torch.optim.Adam(groups, lr=config.lr, fused=fused)
     if config.name == "adamw":
         return torch.optim.AdamW(groups, lr=config.lr, fused=fused)
-    if config.name == "lars":
-        # lightly's LARS skips the trust-ratio scaling where weight_decay is 0: the bias/BN group above.
-        return LARS(groups, lr=config.lr, momentum=config.momentum)
-    raise ValueError(f"unknown optimiser {config.name!r}; choose sgd, adam, adamw or lars")
+    # lars: lightly's LARS skips the trust-ratio scaling where weight_decay is 0 (the bias/BN group above)
+    return LARS(groups, lr=config.lr, momentum=config.momentum)

@@ -45,11 +45,7 @@ def lr_multiplier(config: OptimConfig, steps_per_epoch: int, total_steps: int) -
             return cosine_factor(after, decay_steps)
         if config.schedule == "poly":
             return poly_factor(after, decay_steps, config.poly_power)
-        if config.schedule == "step":
-            return step_factor(step // max(steps_per_epoch, 1), config.milestones, config.gamma)
-        raise ValueError(f"unknown schedule {config.schedule!r}; choose constant, cosine, poly or step")
-
-    decay(0)  # fail on an unknown schedule name now, not at the first step
+        return step_factor(step // max(steps_per_epoch, 1), config.milestones, config.gamma)  # "step"
 
     def multiplier(step: int) -> float:
         return warmup_factor(step, warmup_steps) * decay(step)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 
@@ -16,6 +17,25 @@ from marsvision.training.config import RunConfig
 from marsvision.training.reproducibility import StepReseed
 
 ACCELERATORS = {"auto": "auto", "cpu": "cpu", "cuda": "gpu", "gpu": "gpu", "mps": "mps"}
+
+
+def resolve_device(name: str | None) -> torch.device:
+    """The torch device of a ``--device`` value: ``auto``/None picks CUDA when present, else the CPU.
+
+    Raises:
+        ValueError: a GPU is asked for where none is available (one line for the CLI, not a traceback).
+    """
+    if name in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name not in ACCELERATORS:
+        raise ValueError(f"--device {name!r} is not one of {sorted(ACCELERATORS)}")
+    if ACCELERATORS[name] == "gpu":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {name}: no CUDA GPU is available on this machine (use --device cpu)")
+        return torch.device("cuda")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("--device mps: no Apple GPU is available on this machine (use --device cpu)")
+    return torch.device(name)
 
 
 def build_trainer(
@@ -34,8 +54,7 @@ def build_trainer(
     environment, so the same command line scales from one CPU to several nodes.
     """
     cfg = config.trainer
-    if cfg.device not in ACCELERATORS:
-        raise ValueError(f"unknown device {cfg.device!r}; choose one of {sorted(ACCELERATORS)}")
+    resolve_device(cfg.device)  # a GPU asked for where there is none fails here, in one line
     checkpoint_dir = run_dir / runfolder.CHECKPOINT_DIR
     monitor = cfg.monitor if has_validation else None
     mode = "max" if monitor and monitor.endswith(("acc", "miou")) else "min"

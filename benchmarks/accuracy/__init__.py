@@ -1,0 +1,1 @@
+"""Accuracy comparison of marsvision against peer pipelines."""

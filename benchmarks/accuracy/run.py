@@ -1,0 +1,372 @@
+"""``make bench-accuracy``: marsvision's recipes against peer pipelines, same splits, size and epoch budget.
+
+Every (row, seed) runs in its own process and leaves ``benchmarks/results/accuracy/runs/<row>/seed<k>.json``; a
+re-run skips what is there, so the full comparison may span sessions. Pretraining runs once per pipeline and seed
+(``work/``, git-ignored) and is reused by the rows that need it. At the end (and with ``--table``) the per-seed
+files are summarised into ``benchmarks/results/accuracy.json`` and ``accuracy.md``: mean ± sample std over seeds,
+in percent.
+
+While a row runs nothing else should use the cores (its wall time is a timing); the load average before and after
+each run is recorded with it. A file ``benchmarks/results/accuracy/PAUSE`` makes the driver wait before the next
+run, so tests can run in between without being timed.
+
+    python -m benchmarks.accuracy.run                 # every row, resuming
+    python -m benchmarks.accuracy.run --quick         # minutes: tiny epochs, one seed, into a temp folder
+    python -m benchmarks.accuracy.run --only seg-100  # rows whose key contains this text
+    python -m benchmarks.accuracy.run --table         # only summarise what is there
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.accuracy.data import cls_overrides, seg_overrides
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "benchmarks" / "results"
+PAUSE_FILE = RESULTS / "accuracy" / "PAUSE"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the comparison: a pipeline on a task at a label count, over seeds."""
+
+    task: str  # "segmentation" | "classification"
+    labels: int | str  # 100 | "all"
+    pipeline: str  # a peer name or a marsvision recipe name
+    seeds: tuple[int, ...]
+    epochs: int
+    """Epochs of the supervised (fine-tuning) stage; marsvision recipes set their own unless overridden."""
+    pretrain: str | None = None
+    """Peers: ``"simclr"``; marsvision: the pretraining recipe whose encoder ``model.weights`` gets."""
+    overrides: tuple[str, ...] = field(default_factory=tuple)
+    note: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{'seg' if self.task == 'segmentation' else 'cls'}-{self.labels}-{self.pipeline}"
+
+    @property
+    def is_peer(self) -> bool:
+        return "-peer-" in self.pipeline
+
+
+SEG_SEEDS_FEW, SEG_SEEDS_ALL, CLS_SEEDS = (0, 1, 2), (0, 1), (0, 1)
+ROWS: tuple[Row, ...] = (
+    Row("segmentation", 100, "seg-peer-scratch", SEG_SEEDS_FEW, epochs=45),
+    Row("segmentation", 100, "seg-peer-simclr", SEG_SEEDS_FEW, epochs=45, pretrain="simclr"),
+    Row("segmentation", "all", "seg-peer-scratch", SEG_SEEDS_ALL, epochs=15),
+    Row("segmentation", "all", "seg-peer-simclr", SEG_SEEDS_ALL, epochs=15, pretrain="simclr"),
+    Row("classification", "all", "cls-peer-ce", CLS_SEEDS, epochs=20),
+)
+"""The rows in the order they run. marsvision's rows are added as their recipes are ready."""
+
+PEER_PRETRAIN_EPOCHS = 20
+
+
+def _run_file(row: Row, seed: int, out: Path) -> Path:
+    return out / "runs" / row.key / f"seed{seed}.json"
+
+
+def _labels_arg(row: Row) -> int | None:
+    return None if row.labels == "all" else int(row.labels)
+
+
+def _metrics(task: str, predictions: np.ndarray, truth: np.ndarray, class_names: list[str]) -> dict[str, Any]:
+    import torch
+
+    from marsvision.evaluation.confusion import ConfusionMatrix
+    from marsvision.evaluation.metrics import classification_metrics, segmentation_metrics
+
+    confusion = ConfusionMatrix(len(class_names))
+    confusion.update(
+        pred=torch.from_numpy(predictions.astype(np.int64)), target=torch.from_numpy(truth.astype(np.int64))
+    )
+    matrix = confusion.compute(sync=False)
+    if task == "segmentation":
+        return segmentation_metrics(matrix, class_names)
+    return classification_metrics(matrix, class_names)
+
+
+def _percent(task: str, metrics: dict[str, Any]) -> dict[str, Any]:
+    """The comparison's metrics, in percent: pixel acc, mIoU, per-class IoU; or top-1 and mean per-class acc."""
+    if task == "segmentation":
+        out = {"pixel_acc": 100 * metrics["acc"], "miou": 100 * metrics["miou"]}
+        out.update({f"iou/{name}": 100 * value for name, value in metrics["iou"].items()})
+        return out
+    out = {"top1": 100 * metrics["top1"], "mean_class_acc": 100 * metrics["macc"]}
+    out.update({f"acc/{name}": 100 * value for name, value in metrics["per_class_accuracy"].items()})
+    return out
+
+
+def _peer_encoder(seed: int, images: list[Path], work: Path, epochs: int) -> tuple[dict[str, Any], float]:
+    """The SimCLR-pretrained peer encoder of ``seed`` (cached in ``work``) and the wall time it took."""
+    import torch
+
+    from benchmarks.accuracy.peers import pretrain_simclr_peer
+
+    path = work / f"peer-simclr-seed{seed}-e{epochs}.pt"
+    if path.is_file():
+        saved = torch.load(path, weights_only=True)
+        return saved["state_dict"], float(saved["wall_s"])
+    state, wall = pretrain_simclr_peer(images, seed=seed, epochs=epochs)
+    torch.save({"state_dict": state, "wall_s": wall}, path)
+    return state, wall
+
+
+def run_peer(row: Row, seed: int, work: Path, quick: bool) -> dict[str, Any]:
+    """Train and test one peer pipeline for one seed in this process."""
+    from benchmarks.accuracy.data import classification_split, segmentation_split
+    from benchmarks.accuracy.peers import train_cls_peer, train_seg_peer
+
+    if row.task == "segmentation":
+        split = segmentation_split(_labels_arg(row))
+        encoder, pretrain_wall = None, 0.0
+        unlabeled = 0
+        if row.pretrain == "simclr":
+            epochs = 1 if quick else PEER_PRETRAIN_EPOCHS
+            encoder, pretrain_wall = _peer_encoder(seed, split.unlabeled, work, epochs)
+            unlabeled = len(split.unlabeled)
+        output = train_seg_peer(
+            split.train,  # type: ignore[arg-type]
+            split.test_images,
+            seed=seed,
+            epochs=row.epochs,
+            encoder_state=encoder,
+        )
+    else:
+        split = classification_split()
+        pretrain_wall, unlabeled = 0.0, 0
+        output = train_cls_peer(
+            split.train,  # type: ignore[arg-type]
+            split.test_images,
+            seed=seed,
+            epochs=row.epochs,
+            num_classes=len(split.class_names),
+        )
+    metrics = _metrics(row.task, output.predictions, split.test_labels, split.class_names)
+    return {
+        "metrics": _percent(row.task, metrics),
+        "test_images": len(split.test_images),
+        "test_total": metrics["total"],
+        "wall_s": output.wall_s + pretrain_wall,
+        "pretrain_wall_s": pretrain_wall,
+        "images_seen": {"labeled": output.images_seen["labeled"], "unlabeled": unlabeled},
+    }
+
+
+def _marsvision(args: list[str]) -> dict[str, Any]:
+    """Run a marsvision command with ``--json`` and return its result."""
+    command = [sys.executable, "-m", "marsvision.cli", *args, "--json"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def run_marsvision(row: Row, seed: int, work: Path, quick: bool) -> dict[str, Any]:
+    """Pretrain (cached per recipe and seed) and train one marsvision recipe for one seed, via the CLI."""
+    data = seg_overrides(_labels_arg(row)) if row.task == "segmentation" else cls_overrides()
+    quick_epochs = ["trainer.max_epochs=1"] if quick else []
+    pretrain_wall, pretrain_unlabeled, weights = 0.0, 0, []
+    if row.pretrain is not None:
+        cache = work / f"{row.pretrain}-seed{seed}{'-quick' if quick else ''}.json"
+        if cache.is_file():
+            pretrained = json.loads(cache.read_text())
+        else:
+            pretrained = _marsvision(
+                ["pretrain", "-r", row.pretrain, *data, f"seed={seed}", f"runs_root={work}", *quick_epochs]
+            )
+            cache.write_text(json.dumps(pretrained))
+        pretrain_wall = float(pretrained["wall_time_s"])
+        pretrain_unlabeled = int(pretrained["images_seen"]["unlabeled"])
+        weights = [f"model.weights={pretrained['encoder']}"]
+    result = _marsvision(
+        [
+            "train",
+            "-r",
+            row.pipeline,
+            *data,
+            *row.overrides,
+            *weights,
+            f"seed={seed}",
+            f"runs_root={work}",
+            *quick_epochs,
+        ]
+    )
+    evaluation = json.loads((Path(result["run_dir"]) / "eval.json").read_text())
+    seen = result["images_seen"]
+    return {
+        "metrics": _percent(row.task, evaluation["metrics"]),
+        "test_total": evaluation["metrics"]["total"],
+        "wall_s": float(result["wall_time_s"]) + pretrain_wall,
+        "pretrain_wall_s": pretrain_wall,
+        "images_seen": {"labeled": seen["labeled"], "unlabeled": max(seen["unlabeled"], pretrain_unlabeled)},
+        "run_dir": result["run_dir"],
+    }
+
+
+def run_one(row: Row, seed: int, out: Path, quick: bool) -> dict[str, Any]:
+    """One (row, seed) in this process, with its timing context; the result file is written atomically."""
+    from marsvision.atomic import atomic_write_text
+
+    work = out / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()[0]
+    cpu_before = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = (run_peer if row.is_peer else run_marsvision)(row, seed, work, quick)
+    cpu_after = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = sum(a.ru_utime + a.ru_stime - b.ru_utime - b.ru_stime for a, b in zip(cpu_after, cpu_before, strict=True))
+    result.update(
+        row=row.key,
+        seed=seed,
+        cpu_s=round(cpu, 1),
+        load_before=round(load_before, 2),
+        load_after=round(os.getloadavg()[0], 2),
+        threads=int(__import__("torch").get_num_threads()),
+        finished=time.strftime("%Y-%m-%d %H:%M:%S"),
+    )
+    path = _run_file(row, seed, out)
+    atomic_write_text(path, json.dumps(result, indent=1, sort_keys=True) + "\n")
+    return result
+
+
+def _mean_std(values: list[float]) -> dict[str, float | None]:
+    return {
+        "mean": round(statistics.fmean(values), 2),
+        "std": round(statistics.stdev(values), 2) if len(values) > 1 else None,
+    }
+
+
+def summarise(rows: tuple[Row, ...], out: Path) -> dict[str, Any]:
+    """``{"rows": [...]}`` from the per-seed files: mean ± sample std per metric, wall time, images seen."""
+    summary = []
+    for row in rows:
+        runs = [json.loads(p.read_text()) for s in row.seeds if (p := _run_file(row, s, out)).is_file()]
+        if not runs:
+            continue
+        names = sorted({name for run in runs for name in run["metrics"]})
+        summary.append(
+            {
+                "task": row.task,
+                "labels": row.labels,
+                "pipeline": row.pipeline,
+                "seeds": [run["seed"] for run in runs],
+                "metrics": {name: _mean_std([run["metrics"][name] for run in runs]) for name in names},
+                "wall_s": round(statistics.fmean(run["wall_s"] for run in runs), 1),
+                "images_seen": runs[0]["images_seen"],
+                "complete": len(runs) == len(row.seeds),
+                "note": row.note,
+            }
+        )
+    return {"rows": summary}
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    """The summary as Markdown tables, one per (task, label count)."""
+    lines = ["# Accuracy: marsvision vs peer pipelines", ""]
+    groups: dict[tuple[str, Any], list[dict[str, Any]]] = {}
+    for entry in summary["rows"]:
+        groups.setdefault((entry["task"], entry["labels"]), []).append(entry)
+    for (task, labels), entries in groups.items():
+        lines += [f"## {task}, {labels} labels", ""]
+        keys = ["pixel_acc", "miou", "iou/soil", "iou/bedrock", "iou/sand", "iou/big rock"]
+        if task == "classification":
+            keys = ["top1", "mean_class_acc"]
+        lines.append("| pipeline | seeds | " + " | ".join(keys) + " | wall s | labeled / unlabeled images |")
+        lines.append("| --- " * (len(keys) + 4) + "|")
+        for entry in entries:
+            cells = []
+            for key in keys:
+                value = entry["metrics"].get(key)
+                cells.append(
+                    "–"
+                    if value is None
+                    else f"{value['mean']:.1f}" + (f" ± {value['std']:.1f}" if value["std"] is not None else "")
+                )
+            seen = entry["images_seen"]
+            seeds = ",".join(map(str, entry["seeds"])) + ("" if entry["complete"] else " (incomplete)")
+            lines.append(
+                f"| {entry['pipeline']} | {seeds} | "
+                + " | ".join(cells)
+                + f" | {entry['wall_s']:.0f} | {seen['labeled']} / {seen['unlabeled']} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_summary(rows: tuple[Row, ...], out: Path, target: Path) -> dict[str, Any]:
+    from marsvision.atomic import atomic_write_text
+
+    summary = summarise(rows, out)
+    atomic_write_text(target / "accuracy.json", json.dumps(summary, indent=1) + "\n")
+    atomic_write_text(target / "accuracy.md", markdown(summary))
+    return summary
+
+
+def _wait_while_paused() -> None:
+    while PAUSE_FILE.exists():
+        time.sleep(10)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny epochs, first seed, into a temporary folder")
+    parser.add_argument("--only", default="", help="run the rows whose key contains this text")
+    parser.add_argument("--table", action="store_true", help="only write the summary of what has run")
+    parser.add_argument("--one", nargs=2, metavar=("ROW", "SEED"), help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    rows = ROWS
+    if args.quick:
+        rows = tuple(Row(r.task, r.labels, r.pipeline, r.seeds[:1], 1, r.pretrain, r.overrides, r.note) for r in rows)
+    out = args.out or (Path(tempfile.mkdtemp(prefix="accuracy-quick-")) if args.quick else RESULTS / "accuracy")
+    if args.one:
+        row = next(r for r in rows if r.key == args.one[0])
+        print(json.dumps(run_one(row, int(args.one[1]), out, args.quick), sort_keys=True))
+        return 0
+    if not args.table:
+        for row in rows:
+            if args.only not in row.key:
+                continue
+            for seed in row.seeds:
+                if _run_file(row, seed, out).is_file():
+                    continue
+                _wait_while_paused()
+                print(f"[accuracy] {row.key} seed {seed}", file=sys.stderr, flush=True)
+                command = [
+                    sys.executable,
+                    "-m",
+                    "benchmarks.accuracy.run",
+                    "--one",
+                    row.key,
+                    str(seed),
+                    "--out",
+                    str(out),
+                ]
+                if args.quick:
+                    command.append("--quick")
+                done = subprocess.run(command, cwd=ROOT)
+                if done.returncode != 0:
+                    print(f"[accuracy] {row.key} seed {seed} failed ({done.returncode})", file=sys.stderr)
+    summary = write_summary(rows, out, out if args.quick else RESULTS)
+    print(json.dumps(summary, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""The split policy of ``training/data.py`` on a real reader and inside a real run: test, validation, labeled and
+unlabeled sets are disjoint, label budgets include validation, subsets are nested, the test set never moves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from marsvision.training.api import train
+from marsvision.training.config import load_config
+from marsvision.training.data import reader, split_indices
+from paired_data import write_paired_folder
+
+
+@pytest.fixture(scope="module")
+def pool_root(tmp_path_factory) -> Path:
+    return write_paired_folder(tmp_path_factory.mktemp("pool") / "paired", count=40)
+
+
+def splits_for(root: Path, *overrides: str):
+    config = load_config(None, ["data.dataset=paired-folder", f"data.root={root}", *overrides])
+    pool = reader(config.data, "train")
+    return pool, split_indices(config.data, pool, lambda: None)
+
+
+def test_sets_are_disjoint_and_the_budget_includes_validation(pool_root: Path):
+    pool, splits = splits_for(pool_root, "data.test_holdout=8", "data.label_count=10", "data.val_fraction=0.2")
+    test = set(splits.test_indices or [])
+    labeled, val, unlabeled = set(splits.labeled), set(splits.val), set(splits.unlabeled)
+    assert len(test) == 8 and len(labeled) + len(val) == 10 and len(val) == 2
+    assert not (test & labeled or test & val or test & unlabeled or labeled & val or labeled & unlabeled)
+    assert not val & unlabeled
+    assert test | labeled | val | unlabeled == set(range(len(pool)))
+
+
+def test_label_subsets_are_nested_and_fractions_count_the_whole_pool(pool_root: Path):
+    _, small = splits_for(pool_root, "data.test_holdout=8", "data.label_count=4", "data.val_fraction=0.25")
+    _, large = splits_for(pool_root, "data.test_holdout=8", "data.label_count=16", "data.val_fraction=0.25")
+    assert set(small.labeled + small.val) < set(large.labeled + large.val)
+    _, fraction = splits_for(pool_root, "data.test_holdout=8", "data.label_fraction=0.25", "data.val_fraction=0")
+    assert len(fraction.labeled) == 8  # a quarter of the 32 pool images, no validation carved out first
+
+
+def test_the_test_set_is_the_same_for_every_seed_and_label_count(pool_root: Path):
+    tests = {
+        tuple(splits_for(pool_root, "data.test_holdout=8", f"data.label_count={count}", f"seed={seed}")[1].test_indices)
+        for count in (4, 16)
+        for seed in (0, 1, 2)
+    }
+    assert len(tests) == 1
+
+
+def test_a_run_reports_every_labeled_image_it_touched(paired_folder: Path, tmp_path: Path):
+    config = load_config(
+        None,
+        [
+            "method=seg-supervised",
+            "data.dataset=paired-folder",
+            f"data.root={paired_folder}",
+            "data.image_size=32",
+            "data.test_holdout=2",
+            "data.label_count=5",
+            "data.val_fraction=0.4",
+            "data.batch_size=3",
+            "model.encoder=r18_0.25x_sk0",
+            "trainer.max_epochs=1",
+            "trainer.progress_bar=false",
+            f"runs_root={tmp_path}",
+        ],
+    )
+    result = train(config)
+    assert result["images_seen"] == {"labeled": 5, "unlabeled": 0}
+    assert result["metrics"]["total"] > 0
