@@ -258,3 +258,12 @@ def matmul_rate(
         "median_ms": 1e3 * seconds,
         "gflops": 2 * n**3 / seconds / 1e9,
     }
+
+
+def selected_names(parser: Any, values: list[str], valid: Any, what: str) -> list[str]:
+    """The names given to repeated, comma-separated ``--only`` options; an unknown name is a parser error."""
+    names = [name for item in values for name in item.split(",") if name]
+    unknown = sorted(set(names) - set(valid))
+    if unknown:
+        parser.error(f"unknown {what}(s) {', '.join(unknown)}; choose from {', '.join(valid)}")
+    return names

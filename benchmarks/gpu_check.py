@@ -74,7 +74,15 @@ if str(ROOT) not in sys.path:  # `python benchmarks/gpu_check.py` puts benchmark
 
 import torch  # noqa: E402
 
-from benchmarks.common import autocast, lightning_step_times, peak_bytes, stats, sync, time_calls  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    autocast,
+    lightning_step_times,
+    peak_bytes,
+    selected_names,
+    stats,
+    sync,
+    time_calls,
+)
 from benchmarks.report import _num  # noqa: E402
 from benchmarks.run_all import _cpu_model, _git_commit, finite  # noqa: E402
 
@@ -1467,10 +1475,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--budget-s", type=float, default=None, help="skip steps that would start after this")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (dry run default: 1)")
     args = parser.parse_args(argv)
-    names = [name for item in args.only for name in item.split(",") if name]
-    unknown = sorted(set(names) - set(STEPS))
-    if unknown:
-        parser.error(f"unknown step(s) {', '.join(unknown)}; choose from {', '.join(STEPS)}")
+    names = selected_names(parser, args.only, STEPS, "step")
     args.only = [name for name in RUN_ORDER if name in names] if names else list(RUN_ORDER)
     return args
 

@@ -119,11 +119,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     args = parser.parse_args(argv)
-    names = [name for item in args.only for name in item.split(",") if name]
-    unknown = sorted(set(names) - set(BENCHMARKS))
-    if unknown:
-        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
-    args.only = names or list(BENCHMARKS)
+    from benchmarks.common import selected_names  # after OMP_WAIT_POLICY is set: it imports torch
+
+    args.only = selected_names(parser, args.only, BENCHMARKS, "benchmark") or list(BENCHMARKS)
     return args
 
 

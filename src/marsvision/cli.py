@@ -1,9 +1,19 @@
-"""The ``marsvision`` command: data tools, training, evaluation, prediction, export, reports, the demo."""
+"""The ``marsvision`` command: data tools, training, evaluation, prediction, export, reports, the demo.
+
+Conventions every command keeps: stdout carries only the result (a short table, or one JSON object with
+``--json``); progress and log lines go to stderr; a failure is one line ``marsvision: error: …`` naming the file
+or key, exit status 2 (1 means partial success: some inputs failed, or a dataset has problems); ``--debug``
+shows the traceback and ``--verbose`` Lightning's own log lines.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import logging
+import re
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, cast
 
@@ -21,16 +31,95 @@ app = typer.Typer(
 data_app = typer.Typer(help="Generate and inspect datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
-Recipe = Annotated[str, typer.Option("--recipe", "-r", help="Bundled recipe name or a YAML path.")]
+GLOBAL_FLAGS = ("--verbose", "--debug")
+"""Options of the whole program that may also be written after the command (``marsvision train … --debug``)."""
+EXIT_ERROR = 2
+EXIT_PARTIAL = 1
+EXIT_INTERRUPTED = 130
+
+Recipe = Annotated[str | None, typer.Option("--recipe", "-r", help="Bundled recipe name or a YAML path.")]
 Overrides = Annotated[
     list[str] | None,
     typer.Argument(help="Config overrides key.sub=value, e.g. optim.lr=0.01 data.root=/data."),
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else there.")]
+PrintConfig = Annotated[
+    bool, typer.Option("--print-config", help="Print the resolved config (recipe + overrides) and exit.")
+]
 Device = Annotated[str | None, typer.Option(help="auto, cpu or cuda (overrides trainer.device).")]
 Devices = Annotated[int | None, typer.Option(help="Devices per node; >1 trains with DDP.")]
 Precision = Annotated[str | None, typer.Option(help="32, bf16-mixed or 16-mixed.")]
 RunsRoot = Annotated[str | None, typer.Option(help="Folder that receives run directories (default runs/).")]
+OVERRIDES_ACCEPTED = {"ignore_unknown_options": True}
+"""Training commands pass ``--key.sub=value`` (Lightning's style) on to the overrides, which accept or explain it."""
+
+log = logging.getLogger("marsvision")
+
+
+class _CurrentStderr(logging.StreamHandler):
+    """A handler that writes to whatever ``sys.stderr`` is at emit time (test runners swap it)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        """Ignore the stream given at construction: the current ``sys.stderr`` is always used."""
+
+
+LIGHTNING_INFO_LOGGERS = (
+    "lightning.pytorch.utilities.rank_zero",
+    "lightning.fabric.utilities.rank_zero",
+    "lightning.pytorch.accelerators.cuda",
+)
+"""Where Lightning's per-run INFO lines come from; levels set on these survive Lightning's import."""
+BOILERPLATE_WARNINGS = (
+    r"`isinstance\(treespec, LeafSpec\)` is deprecated",  # a torch deprecation inside Lightning, not our code
+    r"The number of training batches \(\d+\) is smaller than the logging interval",
+    r"The '\w+_dataloader' does not have many workers",
+    r"Checkpoint directory .* exists and is not empty",  # what a resumed run expects
+)
+"""Warnings every small or resumed run triggers, with nothing for the user to do about them."""
+
+
+def configure_console(verbose: bool) -> None:
+    """Show marsvision's log lines (progress, notes) on stderr; unless ``verbose``, silence Lightning's boilerplate.
+
+    Silenced: GPU/TPU availability, the logger-service tip, ``limit_train_batches=1.0 was configured``,
+    ``Trainer.fit stopped`` and :data:`BOILERPLATE_WARNINGS`. Lightning's other warnings stay.
+    """
+    handler = _CurrentStderr()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log.handlers = [handler]
+    log.setLevel(logging.DEBUG if verbose else logging.INFO)
+    log.propagate = False
+    if verbose:
+        return
+    for name in LIGHTNING_INFO_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for pattern in BOILERPLATE_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib import metadata
+
+        typer.echo(f"marsvision {metadata.version('marsvision')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _program(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Also show Lightning's own log lines.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")] = False,
+) -> None:
+    """Few-label terrain segmentation and image classification for Mars rover imagery."""
+    configure_console(verbose)
 
 
 def _emit(result: dict[str, Any], as_json: bool) -> None:
@@ -41,8 +130,9 @@ def _emit(result: dict[str, Any], as_json: bool) -> None:
     if as_json:
         sys.stdout.write(json.dumps(result, sort_keys=True) + "\n")
     else:
-        for key, value in result.items():
-            typer.echo(f"{key}: {value}")
+        from marsvision.display import render
+
+        typer.echo(render(result))
 
 
 def _trainer_overrides(
@@ -52,7 +142,7 @@ def _trainer_overrides(
     precision: str | None,
     runs_root: str | None,
 ) -> list[str]:
-    extra = list(overrides or [])
+    extra = [_override(text) for text in overrides or []]
     for key, value in (
         ("trainer.device", device),
         ("trainer.devices", devices),
@@ -64,69 +154,122 @@ def _trainer_overrides(
     return extra
 
 
-def _quiet_for_json(as_json: bool) -> None:
-    """With --json, stdout carries only the final JSON: progress and logs go to stderr."""
-    if as_json:
-        from marsvision.training.api import send_logs_to_stderr
+def _override(text: str) -> str:
+    """``--trainer.max_epochs=1`` (Lightning's style) is read as ``trainer.max_epochs=1``; other options explain."""
+    from marsvision.training.config import ConfigError
 
-        send_logs_to_stderr()
+    if not text.startswith("-"):
+        return text
+    if text.startswith("--") and "=" in text:
+        return text[2:]
+    key = text.lstrip("-")
+    if "." in key:
+        raise ConfigError(f"{text}: a config override needs a value, written {key}=VALUE")
+    raise ConfigError(f"no such option {text}; --help lists the options (config overrides are written key.sub=value)")
+
+
+def _print_config(config: Any, as_json: bool) -> None:
+    import yaml
+
+    from marsvision.training.config import to_dict
+
+    values = to_dict(config)
+    if as_json:
+        sys.stdout.write(json.dumps(values, sort_keys=True) + "\n")
+    else:
+        typer.echo(yaml.safe_dump(values, sort_keys=False).rstrip())
+
+
+DEFAULT_RECIPES = {"pretrain": "simclr-ai4mars", "train": "finetune-ai4mars", "sweep": "goh-label-fractions"}
+"""The paper-scale recipe a training command falls back to when overrides but no ``-r`` are given."""
+EXAMPLE_RECIPES = {"pretrain": "demo-simclr", "train": "demo-label-fractions", "sweep": "demo-label-fractions"}
+
+
+def _recipe_or_default(command: str, recipe: str | None, overrides: list[str]) -> str:
+    """The recipe to load; a bare command (no ``-r``, no overrides) is refused with the fix.
+
+    Overrides without ``-r`` keep the paper-scale default recipe, and a note on stderr says so and where its data
+    must be.
+    """
+    from marsvision.training.config import ConfigError, load_config
+
+    if recipe is not None:
+        return recipe
+    default = DEFAULT_RECIPES[command]
+    if not overrides:
+        raise ConfigError(
+            f"`marsvision {command}` needs a recipe: -r NAME (`marsvision recipes` lists them, e.g. "
+            f"-r {EXAMPLE_RECIPES[command]}) or -r path/to/recipe.yaml"
+        )
+    root = load_config(default, overrides).data.root
+    log.warning(f"no -r given: using the paper-scale recipe {default} (data.root={root or '(unset)'})")
+    return default
 
 
 def _run_training(
-    pretraining: bool,
+    command: str,
     recipe: str | None,
     overrides: list[str],
     resume: Path | None,
+    print_config: bool,
     as_json: bool,
 ) -> None:
-    from marsvision.training.api import train
     from marsvision.training.config import ConfigError, load_config
-    from marsvision.training.registry import method_class
 
-    _quiet_for_json(as_json)
+    pretraining = command == "pretrain"
     if resume is not None and overrides:
         raise ValueError(f"--resume continues {resume} with its saved config; drop the overrides {overrides}")
-    config = load_config(recipe, overrides) if resume is None else None
-    if config is not None and (method_class(config.method).task == "pretrain") != pretraining:
-        command, other = ("pretrain", "train") if pretraining else ("train", "pretrain")
+    if resume is not None:
+        from marsvision.training.api import config_of_resume
+
+        config = config_of_resume(resume)
+    else:
+        recipe = _recipe_or_default(command, recipe, overrides)
+        config = load_config(recipe, overrides)
+    if print_config:
+        _print_config(config, as_json)
+        return
+    from marsvision.training.registry import method_class
+
+    if resume is None and (method_class(config.method).task == "pretrain") != pretraining:
+        other = "train" if pretraining else "pretrain"
         raise ConfigError(
             f"method {config.method!r} (recipe {recipe}) is not for `marsvision {command}`: use `marsvision {other}`"
         )
-    result = train(config, resume=resume, argv=sys.argv)
+    from marsvision.training.api import train
+
+    result = train(None if resume is not None else config, resume=resume, argv=sys.argv)
     _emit(result, as_json)
 
 
 Resume = Annotated[Path | None, typer.Option(help="Run directory (or checkpoint) to continue.")]
 
 
-def _training_command(name: str, pretraining: bool, default_recipe: str, summary: str) -> None:
+def _training_command(name: str, summary: str) -> None:
     """Register a command that trains from a recipe: ``pretrain`` and ``train`` differ in the methods they take."""
 
     def command(
-        recipe: Recipe = default_recipe,
+        recipe: Recipe = None,
         overrides: Overrides = None,
         resume: Resume = None,
         device: Device = None,
         devices: Devices = None,
         precision: Precision = None,
         runs_root: RunsRoot = None,
+        print_config: PrintConfig = False,
         as_json: JsonFlag = False,
     ) -> None:
         extra = _trainer_overrides(overrides, device, devices, precision, runs_root)
-        _run_training(pretraining, recipe, extra, resume, as_json)
+        _run_training(name, recipe, extra, resume, print_config, as_json)
 
     command.__doc__ = summary
-    app.command(name)(command)
+    app.command(name, context_settings=OVERRIDES_ACCEPTED)(command)
 
 
-_training_command(
-    "pretrain", True, "simclr-ai4mars", "Contrastive (SimCLR) pretraining of an encoder on unlabeled images."
-)
+_training_command("pretrain", "Contrastive (SimCLR) pretraining of an encoder on unlabeled images (-r RECIPE).")
 _training_command(
     "train",
-    False,
-    "finetune-ai4mars",
-    "Train a segmentation or classification model from a recipe, then evaluate it on the test split.",
+    "Train a segmentation or classification model from a recipe (-r RECIPE), then evaluate it on the test split.",
 )
 
 
@@ -141,29 +284,38 @@ def evaluate(
     """Evaluate a trained checkpoint on a split (e.g. the official MSL test split with --split test)."""
     from marsvision.training.api import evaluate_checkpoint
 
-    _quiet_for_json(as_json)
     _emit(evaluate_checkpoint(target, split=split, data_root=data_root, device=device), as_json)
 
 
-@app.command()
+@app.command(context_settings=OVERRIDES_ACCEPTED)
 def sweep(
-    recipe: Recipe = "goh-label-fractions",
+    recipe: Recipe = None,
     overrides: Overrides = None,
     seeds: Annotated[
         str | None, typer.Option(help="Comma-separated seeds (default: the recipe's sweep.seeds).")
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Sweep directory (default runs/<recipe>-sweep-<time>).")] = None,
     device: Device = None,
+    devices: Devices = None,
     precision: Precision = None,
     runs_root: RunsRoot = None,
+    print_config: PrintConfig = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Run a recipe over its grid (e.g. label fractions × init) and seeds; report mean ± std."""
+    """Run a recipe (-r RECIPE) over its grid (e.g. label fractions × init) and seeds; report mean ± std."""
+    from marsvision.training.config import ConfigError, load_config
+
+    extra = _trainer_overrides(overrides, device, devices, precision, runs_root)
+    recipe = _recipe_or_default("sweep", recipe, extra)
+    try:
+        seed_list = [int(s) for s in seeds.split(",")] if seeds else None
+    except ValueError as error:
+        raise ConfigError(f"--seeds {seeds!r}: give comma-separated integers, e.g. --seeds 0,1,2") from error
+    if print_config:
+        _print_config(load_config(recipe, extra), as_json)
+        return
     from marsvision.training.sweep import run_sweep
 
-    _quiet_for_json(as_json)
-    extra = _trainer_overrides(overrides, device, None, precision, runs_root)
-    seed_list = [int(s) for s in seeds.split(",")] if seeds else None
     _emit(run_sweep(recipe, extra, seeds=seed_list, out=out, argv=sys.argv), as_json)
 
 
@@ -171,7 +323,9 @@ def sweep(
 def predict(
     inputs: Annotated[list[str], typer.Argument(help="Images, folders or globs.")],
     out: Annotated[Path, typer.Option(help="Output folder for label PNGs, overlays and areas.csv.")],
-    checkpoint: Annotated[Path | None, typer.Option(help="marsvision checkpoint (.ckpt).")] = None,
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="marsvision checkpoint (.ckpt) or a run directory (its best checkpoint).")
+    ] = None,
     onnx: Annotated[Path | None, typer.Option(help="Exported ONNX model instead of a checkpoint.")] = None,
     tta: Annotated[str | None, typer.Option(help="Test-time augmentation: flip.")] = None,
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 4,
@@ -181,19 +335,29 @@ def predict(
             help="Tile side in input pixels; windows are resized to the training size (default: resize whole)."
         ),
     ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace the predictions an earlier run left in --out.")
+    ] = False,
     device: Device = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Predict label maps (or classes) for images; skips unreadable files and lists them."""
+    """Predict label maps (or classes) for images; skips unreadable files and lists them (exit status 1)."""
     from marsvision.inference.predict import predict_paths
 
-    _quiet_for_json(as_json)
     result = predict_paths(
-        inputs, out=out, checkpoint=checkpoint, onnx=onnx, tta=tta, batch_size=batch_size, tile=tile, device=device
+        inputs,
+        out=out,
+        checkpoint=checkpoint,
+        onnx=onnx,
+        tta=tta,
+        batch_size=batch_size,
+        tile=tile,
+        device=device,
+        overwrite=overwrite,
     )
     _emit(result, as_json)
     if result.get("failed"):
-        raise typer.Exit(code=1)
+        raise typer.Exit(code=EXIT_PARTIAL)
 
 
 @app.command()
@@ -208,11 +372,21 @@ def export(
     """Export a checkpoint to ONNX and check onnxruntime's output against PyTorch's."""
     from marsvision.inference.export import export_onnx
 
-    _quiet_for_json(as_json)
     result = export_onnx(checkpoint, onnx, dynamic_batch=dynamic_batch, fp16=fp16, tolerance=tolerance)
     _emit(result, as_json)
     if not result["passed"]:
-        raise typer.Exit(code=1)
+        raise typer.Exit(code=EXIT_PARTIAL)
+
+
+def _comparison_folder(targets: list[Path]) -> Path:
+    """A new folder next to the first target for a comparison's figures (never inside a run)."""
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    folder = targets[0].resolve().parent / f"compare-{stamp}"
+    suffix = 1
+    while folder.exists():
+        suffix += 1
+        folder = folder.with_name(f"compare-{stamp}-{suffix}")
+    return folder
 
 
 @app.command()
@@ -226,23 +400,29 @@ def report(
             "has features, one t-SNE figure (B-seg Fig. 12).",
         ),
     ] = False,
-    out: Annotated[Path | None, typer.Option(help="With --compare: the folder for the figures.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="With --compare: the folder for the figures (default: a new compare-<time> folder)."),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Write a self-contained HTML page and a Markdown summary of a run or sweep from its logs."""
     from marsvision.evaluation.report import write_per_class_comparison, write_report, write_tsne_comparison
 
+    for target in targets:
+        if not target.is_dir():
+            raise FileNotFoundError(f"{target}: no such run or sweep directory")
     if compare:
         if len(targets) < 2:
-            raise typer.BadParameter("--compare needs at least two run or sweep directories")
-        folder = out or targets[0] / runfolder.FIGURES_DIR
+            raise ValueError("--compare needs at least two run or sweep directories")
+        folder = out or _comparison_folder(targets)
         result = {"per_class": str(write_per_class_comparison(targets, folder / "per_class_comparison.png"))}
         if all((t / runfolder.FEATURES_FILE).is_file() for t in targets):
             result["tsne"] = str(write_tsne_comparison(targets, folder / "tsne_comparison.png"))
         _emit(result, as_json)
         return
     if len(targets) != 1:
-        raise typer.BadParameter("give one run or sweep directory, or several runs with --compare")
+        raise ValueError("give one run or sweep directory, or several runs with --compare")
     html_path, md_path = write_report(targets[0])
     _emit({"html": str(html_path), "markdown": str(md_path)}, as_json)
 
@@ -259,22 +439,66 @@ def demo(
     """The whole mission end to end on embedded data: pretrain, fine-tune, semi-supervised, predict, export, report."""
     from marsvision.demo import run_demo
 
-    _quiet_for_json(as_json)
     summary = run_demo(out, quick=quick, data=data, show_table=not as_json)
     if as_json:
         _emit(summary, as_json)
 
 
+def _recipe_command(name: str, values: dict[str, Any]) -> str:
+    """The command that runs a recipe: ``sweep`` for a grid, else ``pretrain`` or ``train`` by its method."""
+    from marsvision.training.registry import method_class
+
+    task = method_class(str(values.get("method", "seg-supervised"))).task
+    single = f"marsvision {'pretrain' if task == 'pretrain' else 'train'} -r {name}"
+    grid = (values.get("sweep") or {}).get("grid")
+    return f"marsvision sweep -r {name}   (one point: {single})" if grid else single
+
+
+def _show_recipe(name: str, as_json: bool) -> None:
+    import yaml
+
+    from marsvision.training.config import load_config, recipe_chain, to_dict
+
+    chain = recipe_chain(name)
+    config = to_dict(load_config(name))
+    command = _recipe_command(name, config)
+    if as_json:
+        _emit({"name": name, "bases": chain[1:], "command": command, "config": config}, True)
+        return
+    lines = [f"recipe   {name}", f"base     {' → '.join(chain[1:]) or 'none'}", f"run with {command}", ""]
+    typer.echo("\n".join(lines) + yaml.safe_dump(config, sort_keys=False).rstrip())
+
+
 @app.command()
-def recipes(as_json: JsonFlag = False) -> None:
-    """List the bundled recipes, one line each."""
+def recipes(
+    query: Annotated[
+        str | None,
+        typer.Argument(help="A recipe name (shows it resolved, with its base and command) or a word to search for."),
+    ] = None,
+    table: Annotated[str | None, typer.Option(help="Only the recipes behind a paper table, e.g. --table 8.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List the bundled recipes, one line each; show one resolved; or find those of a table or a word."""
     from marsvision.training.config import list_recipes
 
     listing = list_recipes()
+    if query is not None and query in listing:
+        _show_recipe(query, as_json)
+        return
+    if query is not None:
+        word = query.lower()
+        listing = {n: d for n, d in listing.items() if word in n.lower() or word in d.lower()}
+    if table is not None:
+        pattern = re.compile(rf"\btables?\s+{re.escape(table)}\b", re.IGNORECASE)
+        listing = {n: d for n, d in listing.items() if pattern.search(d)}
     if as_json:
         _emit(listing, True)
         return
-    width = max((len(name) for name in listing), default=0)
+    if not listing:
+        asked = " and ".join(x for x in (query and repr(query), table and f"table {table}") if x)
+        typer.echo(f"no bundled recipe matches {asked}", err=True)
+        raise typer.Exit(code=EXIT_PARTIAL)
+    width = max(len(name) for name in listing)
     for name, description in listing.items():
         typer.echo(f"{name:<{width}}  {description}")
 
@@ -321,7 +545,7 @@ def data_inspect(
     plot: Annotated[Path | None, typer.Option(help="Write the class distribution chart to this PNG.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Detect a dataset's format and report counts, class shares, missing masks and problems."""
+    """Detect a dataset's format and report counts, class shares, missing masks and problems (exit 1 if any)."""
     from marsvision.data.inspect import inspect_dataset
     from marsvision.evaluation.plots import plot_dataset_classes
 
@@ -329,18 +553,55 @@ def data_inspect(
     if plot is not None:
         plot_dataset_classes(info, plot)
     _emit(info, as_json)
+    if info["problems"]:
+        raise typer.Exit(code=EXIT_PARTIAL)
 
 
-def main() -> None:
-    """Entry point of the ``marsvision`` console script; errors print one line, not a traceback."""
-    from marsvision.data.errors import DatasetError
-    from marsvision.training.config import ConfigError
+def _is_usage_error(error: BaseException) -> bool:
+    """A command-line parsing error (click's, which typer vendors): it knows its message and exit status."""
+    return hasattr(error, "format_message") and hasattr(error, "exit_code")
 
+
+def one_line(error: BaseException) -> str:
+    """What ``marsvision: error:`` says: the message naming the file or key, on one line."""
+    if _is_usage_error(error):
+        message = str(error.format_message())  # type: ignore[attr-defined]
+    elif isinstance(error, OSError) and error.strerror:  # raised by the system: name the file it was about
+        message = error.strerror if error.filename is None else f"{error.filename}: {error.strerror}"
+    elif isinstance(error, (ValueError, OSError)):
+        message = str(error)
+    else:
+        message = f"unexpected {type(error).__name__}: {error} (--debug shows where)"
+    return " ".join(message.split())
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``marsvision`` console script; errors print one line, not a traceback.
+
+    ``--verbose`` and ``--debug`` may be written anywhere on the line; they are moved in front of the command.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    flags = [a for a in args if a in GLOBAL_FLAGS]
+    debug = "--debug" in flags
     try:
-        app()
-    except (ConfigError, DatasetError, FileNotFoundError, ValueError) as error:
-        typer.echo(f"marsvision: error: {error}", err=True)
-        sys.exit(2)
+        code = app(
+            args=[*flags, *(a for a in args if a not in GLOBAL_FLAGS)], prog_name="marsvision", standalone_mode=False
+        )
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("marsvision: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except Exception as error:
+        if debug:
+            raise
+        if _is_usage_error(error):  # unknown option, missing argument, bad value: point at the command's help
+            context = getattr(error, "ctx", None)
+            hint = f" (see `{context.command_path} --help`)" if context is not None else ""
+            if one_line(error):  # empty when the help was shown instead (a command given no arguments)
+                typer.echo(f"marsvision: error: {one_line(error)}{hint}", err=True)
+            sys.exit(int(getattr(error, "exit_code", EXIT_ERROR)))
+        typer.echo(f"marsvision: error: {one_line(error)}", err=True)
+        sys.exit(EXIT_ERROR)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

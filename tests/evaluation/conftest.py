@@ -154,3 +154,35 @@ def sweep_report(tmp_path_factory) -> tuple[Path, Path, Path]:
 
     root = write_sweep(tmp_path_factory.mktemp("sweep") / "sweep-fig3")
     return (root, *write_report(root))
+
+
+def write_pretraining_sweep(root: Path) -> Path:
+    """A sweep as ``marsvision sweep`` writes it: random init vs latest:demo-simclr at two fractions, one seed each
+    except pretrained at 100 % (two seeds); the big-rock class is never predicted."""
+    from marsvision.training.sweep import summarise
+
+    root.mkdir(parents=True)
+    rows = []
+    for weights, tag, base in ((None, "random", 0.6), ("latest:demo-simclr", "pretrained", 0.7)):
+        for fraction in (0.1, 1.0):
+            for seed in (0, 1) if (tag, fraction) == ("pretrained", 1.0) else (0,):
+                name = f"{tag}-{fraction}-s{seed}"
+                quality = base + 0.1 * fraction + 0.02 * seed
+                write_run(root / name, quality=quality, seed=seed, with_qualitative=False, with_features=False)
+                evaluation = json.loads((root / name / "eval.json").read_text())
+                for row in evaluation["confusion_matrix"]:
+                    row[0] += row[3]  # no pixel is ever predicted "big rock"
+                    row[3] = 0
+                (root / name / "eval.json").write_text(json.dumps(evaluation))
+                metrics = {"acc": quality, "miou": quality - 0.2}
+                point = {"model.weights": weights, "data.label_fraction": fraction}
+                rows.append({**point, "seed": seed, "run_dir": name, "metrics": metrics})
+    (root / "results.json").write_text(json.dumps(rows))
+    keys = ["model.weights", "data.label_fraction"]
+    (root / "summary.json").write_text(json.dumps(summarise(rows, keys)))
+    return root
+
+
+@pytest.fixture
+def trust_sweep(tmp_path: Path) -> Path:
+    return write_pretraining_sweep(tmp_path / "label-fractions-sweep")

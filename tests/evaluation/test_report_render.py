@@ -1,6 +1,7 @@
 """The report page renders in headless Chromium (Debian package ``chromium``)."""
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -8,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+
+from marsvision.evaluation.report import write_report
 
 
 def _chromium() -> str:
@@ -70,3 +73,46 @@ def test_missing_chromium_skips_locally_and_fails_in_ci(monkeypatch):
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="chromium is required"):
         _chromium()
+
+
+def dump_dom(html: Path, workdir: Path) -> str:
+    """The page as Chromium rendered it (its DOM serialised after layout)."""
+    cmd = [
+        _chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        f"--user-data-dir={workdir / 'profile'}",
+        "--dump-dom",
+        html.resolve().as_uri(),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, check=False)
+    assert "<body>" in proc.stdout, f"chromium exited {proc.returncode}: {proc.stderr[-2000:]}"
+    return proc.stdout
+
+
+def test_a_pretraining_sweep_reads_at_a_glance(trust_sweep, tmp_path):
+    html_path, _ = write_report(trust_sweep)
+    dom = dump_dom(html_path, tmp_path)
+    assert "random init" in dom and "pretrained (demo-simclr)" in dom
+    assert "latest:" not in dom and "<td>None</td>" not in dom
+    one_seed = re.search(r"<tr><td>random init</td><td>0.1</td><td>1</td>(.*?)</tr>", dom)
+    two_seeds = re.search(r"<tr><td>pretrained \(demo-simclr\)</td><td>1.0</td><td>2</td>(.*?)</tr>", dom)
+    assert one_seed and "±" not in one_seed.group(1)  # one seed: its value alone, no "± 0.00"
+    assert two_seeds and "81.00 ± 1.41" in two_seeds.group(1)
+    assert "<th>seeds</th>" in dom and "(n=1)" not in dom
+    assert 'download="summary.json"' in dom and '"acc_mean"' not in dom  # the dump is a link now
+    assert "No run found a single big-rock pixel" in dom
+    figures = trust_sweep / "figures"
+    assert (figures / "confusion_random_init_0.1.png").is_file()
+    assert (figures / "confusion_pretrained__demo_simclr_1.png").is_file()
+
+
+def test_a_class_never_predicted_is_said_in_words(trust_sweep, tmp_path):
+    run = trust_sweep / "random-0.1-s0"
+    html_path, _ = write_report(run)
+    assert "Never predicted on &#x27;test&#x27;: big rock" in html_path.read_text()
+    assert "Never predicted on 'test': big rock" in dump_dom(html_path, tmp_path)

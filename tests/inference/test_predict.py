@@ -70,7 +70,7 @@ def test_outputs_carry_training_classes_and_input_size(mixed_folder: Path, seg_c
     trained = safe_torch_load(seg_checkpoint)["hyper_parameters"]["class_names"]
     assert trained == SEG_CLASSES == result["class_names"]
     rows = read_csv(tmp_path / "out" / "areas.csv")
-    assert rows[0] == ["image", "width", "height", *SEG_CLASSES]
+    assert rows[0] == ["image", "width (px)", "height (px)", *(f"{c} (pixel fraction)" for c in SEG_CLASSES)]
     by_key = {row[0]: row for row in rows[1:]}
     label = np.array(Image.open(tmp_path / "out" / "labels" / "sub" / "wide.png"))
     assert Image.open(tmp_path / "out" / "labels" / "sub" / "wide.png").mode == "L"

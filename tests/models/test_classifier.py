@@ -91,3 +91,22 @@ def test_with_registry_encoder() -> None:
     out = model(torch.rand(2, 3, 32, 32))
     assert out["logits"].shape == (2, 24)
     assert out["features"].shape == (2, 512)
+
+
+def test_dropout_before_the_classifier_acts_in_training_only() -> None:
+    model = SemiSupervisedClassifier(TinyEncoder(), num_classes=5, dropout=0.5)
+    x = torch.rand(4, 1, 16, 16)
+    features = model.encoder(x).detach()
+    model.eval()
+    torch.testing.assert_close(model(x)["logits"], model.classifier(features))
+    model.train()
+    torch.manual_seed(0)
+    logits = model(x)["logits"]
+    torch.manual_seed(0)
+    kept = torch.nn.functional.dropout(torch.ones_like(features), 0.5, training=True)  # 0 or 1/(1 − p) = 2
+    assert set(kept.unique().tolist()) == {0.0, 2.0}
+    torch.testing.assert_close(logits, model.classifier(features * kept))
+    assert torch.equal(model(x)["features"], features)  # the features returned are those before dropout
+    assert isinstance(SemiSupervisedClassifier(TinyEncoder(), num_classes=5).dropout, nn.Identity)
+    with pytest.raises(ValueError):
+        SemiSupervisedClassifier(TinyEncoder(), num_classes=5, dropout=1.0)

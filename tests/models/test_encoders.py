@@ -16,10 +16,17 @@ def _meta_size(name: str) -> int:
         return parameter_counts(create_encoder(name))["trainable_params"]
 
 
-def _check_forward_backward(encoder: torch.nn.Module, in_channels: int, size: int = 32) -> None:
+UNPADDED_MAP_SIZES = {"alexnet": (224, 6)}
+"""Encoders whose map is not exactly H/32 (AlexNet's unpadded pooling): test input side → map side."""
+
+
+def _check_forward_backward(
+    encoder: torch.nn.Module, in_channels: int, size: int = 32, map_size: int | None = None
+) -> None:
     x = torch.rand(2, in_channels, size, size)
     features = encoder.forward_features(x)
-    assert features.shape == (2, encoder.feature_channels, size // 32, size // 32)
+    side = size // 32 if map_size is None else map_size
+    assert features.shape == (2, encoder.feature_channels, side, side)
     assert torch.isfinite(features).all()
     with torch.no_grad():
         pooled = encoder(x)
@@ -34,7 +41,7 @@ def _check_forward_backward(encoder: torch.nn.Module, in_channels: int, size: in
 def test_every_registry_entry(name: str) -> None:
     torch.manual_seed(0)
     if _meta_size(name) <= REAL_RUN_LIMIT:
-        _check_forward_backward(create_encoder(name), 3)
+        _check_forward_backward(create_encoder(name), 3, *UNPADDED_MAP_SIZES.get(name, (32, None)))
         return
     with torch.device("meta"):
         encoder = create_encoder(name)
@@ -50,13 +57,13 @@ def test_simclrv2_architectures_at_tiny_width(depth: int, sk: bool) -> None:
     _check_forward_backward(SimCLRv2ResNet(depth, 0.125, sk), 3)
 
 
-@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2", "r18_0.25x_sk1", "vgg16", "regnet_x_1_6gf"])
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2", "r18_0.25x_sk1", "alexnet", "vgg16", "regnet_x_1_6gf"])
 def test_one_input_channel(name: str) -> None:
     torch.manual_seed(0)
-    if name in ("vgg16", "regnet_x_1_6gf"):  # same replacement code path; shapes suffice (CPU budget)
+    if name in ("alexnet", "vgg16", "regnet_x_1_6gf"):  # same replacement code path; shapes suffice (CPU budget)
         with torch.device("meta"):
             encoder = create_encoder(name, in_channels=1)
-            assert encoder(torch.empty(2, 1, 32, 32)).shape == (2, encoder.feature_channels)
+            assert encoder(torch.empty(2, 1, 64, 64)).shape == (2, encoder.feature_channels)
     else:
         encoder = create_encoder(name, in_channels=1)
         _check_forward_backward(encoder, 1)

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
 from crash import CrashAtEpoch, CrashError
 from marsvision.data.synth import synthesize_msl_v1
@@ -42,6 +41,9 @@ SEGMENTATION = [
     "segbaseline.pseudo_label_threshold=0.0",  # an untrained teacher is never confident
     "segbaseline.reco_num_queries=4",
     "segbaseline.reco_num_negatives=8",
+    "consistency.threshold=0.0",  # every pseudo label counts: the unlabeled parts are non-zero from step 0
+    "less.stage_epochs=[0,1,1]",  # LESS without its labeler stage (test_less.py runs all three)
+    "less.resize=8",
 ]
 CLASSIFICATION = [
     "data.dataset=msl-v1",
@@ -54,6 +56,8 @@ CLASSIFICATION = [
     "model.encoder=r18_0.25x_sk0",
     "model.projection_dim=8",
     "classification.pseudo_label_threshold=0.0",
+    "consistency.threshold=0.0",
+    "clsbaseline.decoupling_stage_epochs=[1,1]",  # representation, then classifier re-training
 ]
 PRETRAINING = [
     "data.dataset=paired-folder",
@@ -95,14 +99,6 @@ def train_records(result: dict[str, Any]) -> list[dict[str, Any]]:
 def weight_value(config: Any, key: str) -> float:
     section, name = key.split(".")
     return float(getattr(getattr(config, section), name))
-
-
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.usefixtures("one_thread")

@@ -7,6 +7,8 @@ from marsvision.training.schedules import (
     cosine_factor,
     lr_multiplier,
     poly_factor,
+    restarted_per_stage,
+    stage_at,
     step_factor,
     warmup_factor,
 )
@@ -44,3 +46,14 @@ def test_step_schedule_counts_epochs():
 def test_unknown_schedule_fails_when_the_config_is_loaded():
     with pytest.raises(ConfigError, match=r"optim\.schedule: 'linear' is not one of \['constant', 'cosine'"):
         load_config(None, ["optim.schedule=linear"])
+
+
+def test_stages_skip_empty_ones_and_the_last_one_lasts():
+    names = ("a", "b", "c")
+    assert [stage_at(e, [1, 0, 2], names) for e in range(5)] == ["a", "c", "c", "c", "c"]
+
+
+def test_schedule_restarted_per_stage():
+    schedule = restarted_per_stage(OptimConfig(schedule="poly", poly_power=1.0), 2, [1, 2, 1])
+    # poly over each stage's own steps: 2, 4 and 2 steps, each starting at 1
+    assert [schedule(s) for s in range(8)] == pytest.approx([1.0, 0.5, 1.0, 0.75, 0.5, 0.25, 1.0, 0.5])

@@ -25,7 +25,6 @@ from marsvision.training.seg_augment import classmix_mask, cutmix_box_mask, cuto
 from marsvision.training.seg_baselines import (
     ReCo,
     TeacherSegmentation,
-    confident_cross_entropy,
     ema_decay_at,
     ema_update,
     mix_classmix,
@@ -140,15 +139,6 @@ def test_sigmoid_rampup_endpoints() -> None:
     assert sigmoid_rampup(0, 100) == pytest.approx(math.exp(-5))
     assert sigmoid_rampup(50, 100) == pytest.approx(math.exp(-5 * 0.25))
     assert sigmoid_rampup(100, 100) == 1.0 and sigmoid_rampup(500, 100) == 1.0 and sigmoid_rampup(0, 0) == 1.0
-
-
-def test_confident_cross_entropy_by_hand() -> None:
-    logits = torch.log(torch.tensor([[0.8, 0.5, 0.5, 0.1], [0.2, 0.5, 0.5, 0.9]])).view(1, 2, 1, 4)
-    targets = torch.tensor([[[0, 1, IGNORE_INDEX, 1]]])
-    confidence = torch.tensor([[[0.99, 0.5, 0.99, 0.98]]])
-    loss = confident_cross_entropy(logits, targets, confidence, threshold=0.97)
-    # counted pixels: 0, 1, 3; confident among them: 0 and 3
-    assert loss.item() == pytest.approx((-math.log(0.8) - math.log(0.9)) / 3, rel=1e-6)
 
 
 def test_teacher_is_saved_but_not_optimised() -> None:

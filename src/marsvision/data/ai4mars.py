@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from marsvision.data.base import (
+    LABEL_WITHOUT_IMAGE,
     SegmentationDataset,
     SegmentationSample,
     check_nonempty,
     describe_folder,
     require_root,
+    warn_missing_images,
 )
 from marsvision.data.classmodes import get_class_mode
 from marsvision.data.errors import DatasetError
@@ -110,8 +112,9 @@ class Ai4Mars(SegmentationDataset, Reader):
 
     ``rover``: msl | mer | all; ``split``: train | test | chronological-early | chronological-late;
     ``test_agreement``: min1 | min2 | min3 (the gold test labels); ``class_mode``: terrain4 | paper6 |
-    terrain4+unlabeled | paper6+unlabeled. Labels without an image are skipped and listed in
-    ``missing_images``; missing rover/range masks mean no extra masking and are counted in ``missing_masks``.
+    terrain4+unlabeled | paper6+unlabeled. Labels without an image are skipped, listed in ``missing_images``,
+    logged as a warning and reported as problems by ``data inspect`` (as the paired-folder reader does); missing
+    rover/range masks mean no extra masking and are counted in ``missing_masks``.
     ``acquisition_times`` are sols parsed from the names.
     """
 
@@ -177,6 +180,7 @@ class Ai4Mars(SegmentationDataset, Reader):
         detail = f"labels for rover {rover}"
         if self.missing_images:
             detail += f" ({len(self.missing_images)} labels have no image, e.g. {self.missing_images[0]})"
+            warn_missing_images(self.missing_images)
         check_nonempty(len(samples), path, split, detail)
         self.rovers = [self._rover_of[sample.id] for sample in samples]
         """The rover (``msl`` or ``mer``) of each item."""
@@ -203,6 +207,26 @@ class Ai4Mars(SegmentationDataset, Reader):
 
     def inspect_details(self) -> dict[str, Any]:
         return {"missing_masks": dict(self.missing_masks), "missing_images": len(self.missing_images)}
+
+    def inspect_problems(self) -> list[str]:
+        return [f"{label}: {LABEL_WITHOUT_IMAGE}" for label in self.missing_images]
+
+    @classmethod
+    def inspect_root(cls, root: Path) -> dict[str, Any]:
+        """How many rover images no train or test label names (unlabeled images, not errors)."""
+        layout = detect_ai4mars_layout(root)
+        if layout is None:
+            return {}
+        unlabeled = 0
+        for tree in layout.trees.values():
+            labeled = {
+                candidate
+                for split, agreement in [("train", "min1"), *(("test", level) for level in AGREEMENTS)]
+                for label in _label_files(tree, split, agreement)
+                for candidate in label_stem_candidates(label.stem)
+            }
+            unlabeled += sum(1 for stem in _image_index(tree) if stem not in labeled)
+        return {"unlabeled_images": unlabeled}
 
     def _collect(self, tree: RoverTree, split: str, agreement: str) -> list[SegmentationSample]:
         images = _image_index(tree)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,20 @@ class ClassificationSample:
     id: str
     image: Path
     target: int
+
+
+LOGGER = logging.getLogger(__name__)
+LABEL_WITHOUT_IMAGE = "label without an image (skipped)"
+"""What every reader calls a label whose image is missing: skipped, counted, listed by ``data inspect``."""
+
+
+def warn_missing_images(labels: Sequence[str]) -> None:
+    """Say that labels without an image were skipped (``data inspect`` lists each one as a problem)."""
+    LOGGER.warning(
+        "%d label(s) have no image and are skipped, e.g. %s (`marsvision data inspect` lists them)",
+        len(labels),
+        labels[0],
+    )
 
 
 def require_root(root: str | Path) -> Path:

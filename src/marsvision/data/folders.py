@@ -12,6 +12,7 @@ from torch.utils.data import Dataset
 
 from marsvision.data.ai4mars import ai4mars_image_files
 from marsvision.data.base import (
+    LABEL_WITHOUT_IMAGE,
     ImageLoader,
     Item,
     SegmentationDataset,
@@ -19,6 +20,7 @@ from marsvision.data.base import (
     check_nonempty,
     describe_folder,
     require_root,
+    warn_missing_images,
 )
 from marsvision.data.classmodes import custom_class_mode, get_class_mode
 from marsvision.data.errors import DatasetError
@@ -49,8 +51,9 @@ def times_from_names(ids: Iterable[str]) -> list[float] | None:
 class PairedFolder(SegmentationDataset, Reader):
     """Segmentation pairs ``images/<id>.<ext>`` ↔ ``labels/<id>.png`` with AI4Mars values (0-3, 255).
 
-    Images without a label are counted in ``unpaired_images`` and skipped; a label without an image is an
-    error.
+    Images without a label are counted in ``unpaired_images`` and skipped; a label without an image is skipped,
+    listed in ``missing_images``, logged as a warning and reported as a problem by ``data inspect`` (as the
+    AI4Mars reader does).
     """
 
     def __init__(
@@ -82,14 +85,18 @@ class PairedFolder(SegmentationDataset, Reader):
                 images[file.stem] = file
         samples: list[SegmentationSample] = []
         paired: set[str] = set()
+        self.missing_images: list[str] = []
         for label in sorted(labels_dir.glob("*.png")):
             image = images.get(label.stem)
             if image is None:
-                raise DatasetError(label, f"no image images/{label.stem}.* for this label")
+                self.missing_images.append(str(label))
+                continue
             samples.append(SegmentationSample(label.stem, image, label))
             paired.add(label.stem)
         self.unpaired_images = sorted(str(p) for stem, p in images.items() if stem not in paired)
-        check_nonempty(len(samples), path, split, "no label PNG in labels/")
+        if self.missing_images:
+            warn_missing_images(self.missing_images)
+        check_nonempty(len(samples), path, split, "no label PNG with its image in images/")
         mode = custom_class_mode(class_names) if class_names is not None else get_class_mode(class_mode)
         if mode.masks_as_classes:
             raise ValueError(f"class_mode {class_mode!r} needs rover/range masks, which paired folders lack")
@@ -106,7 +113,10 @@ class PairedFolder(SegmentationDataset, Reader):
         return {"class_mode": data.class_mode}
 
     def inspect_details(self) -> dict[str, Any]:
-        return {"unpaired_images": len(self.unpaired_images)}
+        return {"unpaired_images": len(self.unpaired_images), "missing_images": len(self.missing_images)}
+
+    def inspect_problems(self) -> list[str]:
+        return [f"{label}: {LABEL_WITHOUT_IMAGE}" for label in self.missing_images]
 
 
 class UnlabeledFolder(Dataset[Item], Reader):

@@ -16,8 +16,8 @@ def inspect_dataset(root: str | Path, validate: bool = True) -> dict[str, Any]:
     (MSL v1: ``unlisted_images``). Per split: ``count``, per-class statistics (images per class; for
     segmentation also pixel counts and shares of labeled pixels as in paper 000 Fig. 6), the reader's own
     details (AI4Mars ``missing_masks`` and ``missing_images``, ...), or the ``error`` that made the split
-    unreadable. ``problems`` lists every file that failed the scan, once. Every label is read; with ``validate``
-    every image is decoded too (minutes for the full AI4Mars set).
+    unreadable. ``problems`` lists every file that failed the scan and every unreadable split's error, once.
+    Every label is read; with ``validate`` every image is decoded too (minutes for the full AI4Mars set).
     """
     path = Path(root)
     fmt = detect_format(path)
@@ -29,6 +29,8 @@ def inspect_dataset(root: str | Path, validate: bool = True) -> dict[str, Any]:
             dataset = build()
         except DatasetError as error:
             info["splits"][split] = {"count": 0, "error": str(error)}
+            if str(error) not in problems:
+                problems.append(str(error))  # an unreadable split is a problem too, not only a detail of it
             continue
         entry: dict[str, Any] = {"count": len(dataset)}
         if hasattr(dataset, "class_statistics"):

@@ -5,7 +5,7 @@ SimCLR views, the semi-supervised paper's shape and pixel augmentations, the wea
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -122,14 +122,34 @@ class JointView:
 
 
 class MultiView:
-    """Item transform adding ``item["views"] = [v1, v2, …]``: ``n_views`` independent draws of ``transform``."""
+    """Item transform adding ``item["views"] = [v1, v2, …]``.
 
-    def __init__(self, transform: Callable, n_views: int = 2) -> None:
-        if n_views < 1:
-            raise ValueError(f"n_views must be at least 1, got {n_views}")
-        self.transform = transform
-        self.n_views = n_views
+    ``transform`` a callable: ``n_views`` independent draws of it; a sequence of callables: one view each, in
+    order (FixMatch's weak and strong view of one image).
+    """
+
+    def __init__(self, transform: Callable | Sequence[Callable], n_views: int = 2) -> None:
+        transforms = list(transform) if isinstance(transform, Sequence) else [transform] * n_views
+        if not transforms:
+            raise ValueError("MultiView needs at least one view")
+        self.transforms = transforms
 
     def __call__(self, item: dict[str, Any]) -> dict[str, Any]:
         image = tv_tensors.Image(item["image"])
-        return {**item, "views": [self.transform(image).as_subclass(torch.Tensor) for _ in range(self.n_views)]}
+        return {**item, "views": [transform(image).as_subclass(torch.Tensor) for transform in self.transforms]}
+
+
+class PaddingAware:
+    """Item transform for unlabeled segmentation images: a geometric transform that may pad, and the mask.
+
+    ``item["valid"]`` ((H, W) bool) marks the image's own pixels, so that no pseudo label is given to padding.
+    """
+
+    def __init__(self, transform: Callable) -> None:
+        self.transform = transform
+
+    def __call__(self, item: dict[str, Any]) -> dict[str, Any]:
+        image = item["image"]
+        with_ones = torch.cat([image, torch.ones_like(image[:1])])  # the extra channel is 0 where padded
+        out = self.transform(tv_tensors.Image(with_ones)).as_subclass(torch.Tensor)
+        return {**item, "image": out[:-1], "valid": out[-1] > 0.5}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -52,20 +53,42 @@ def fraction_key(keys: Sequence[str]) -> str | None:
     return None
 
 
+def _is_weights_key(key: str) -> bool:
+    return key.rsplit(".", 1)[-1] == "weights"
+
+
+def value_label(key: str, value: Any) -> str:
+    """A swept value as a reader names it: initial weights are "random init" or "pretrained (<source>)".
+
+    The source is the run name of a ``latest:<name>`` reference, else the folder (or stem) of the weights file;
+    every other value is its text.
+    """
+    if not _is_weights_key(key):
+        return str(value)
+    text = "" if value is None else str(value)
+    if text.lower() in ("", "none", "null"):
+        return "random init"
+    path = Path(text)
+    source = text.removeprefix("latest:") if text.startswith("latest:") else path.parent.name or path.stem
+    return f"pretrained ({source})"
+
+
 def setting_label(row: dict[str, Any], keys: Sequence[str]) -> str:
-    """Name a setting: the value for one key, ``k=v, ...`` for several, "all" for none."""
+    """Name a setting: the value for one key, ``k=v, ...`` for several, "all" for none (see :func:`value_label`)."""
     if not keys:
         return "all"
     if len(keys) == 1:
-        return str(row.get(keys[0]))
-    return ", ".join(f"{k}={row.get(k)}" for k in keys)
+        return value_label(keys[0], row.get(keys[0]))
+    return ", ".join(
+        value_label(k, row.get(k)) if _is_weights_key(k) else f"{k}={value_label(k, row.get(k))}" for k in keys
+    )
 
 
 def group_stats(sweep: SweepLogs, metric: str, keys: Sequence[str]) -> dict[tuple[str, ...], Stat]:
     """Return ``{setting values (as strings): Stat}`` of ``metric`` grouped by ``keys``, in order."""
     groups: dict[tuple[str, ...], list[float]] = {}
     for params, metrics in zip(sweep.params, sweep.metrics, strict=True):
-        key = tuple(str(params.get(k)) for k in keys)
+        key = tuple(value_label(k, params.get(k)) for k in keys)
         groups.setdefault(key, [])
         if metric in metrics:
             groups[key].append(metrics[metric])

@@ -45,7 +45,20 @@ class Pre:
     text: str
 
 
-Block = Note | Table | Figure | Pre
+@dataclass(frozen=True)
+class Link:
+    """A file of the report's folder offered as a link instead of its contents (e.g. ``summary.json``).
+
+    The HTML page stays self-contained: the link carries the file as a ``data:`` URI (it downloads under its
+    name); the Markdown links to the file next to it.
+    """
+
+    path: Path
+    text: str
+    media_type: str = "application/json"
+
+
+Block = Note | Table | Figure | Pre | Link
 
 
 @dataclass
@@ -93,6 +106,10 @@ def render_html(title: str, sections: Sequence[Section]) -> str:
                 out.append(f'<p class="note">{esc(block.text)}</p>')
             elif isinstance(block, Pre):
                 out.append(f"<pre>{esc(block.text)}</pre>")
+            elif isinstance(block, Link):
+                uri = f"data:{block.media_type};base64," + base64.b64encode(block.path.read_bytes()).decode("ascii")
+                out.append(f'<p><a href="{uri}" download="{esc(block.path.name)}">{esc(block.path.name)}</a>: ')
+                out.append(f"{esc(block.text)}</p>")
             elif isinstance(block, Table):
                 head = "".join(f"<th>{esc(h)}</th>" for h in block.headers)
                 body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in block.rows)
@@ -122,6 +139,9 @@ def render_markdown(title: str, sections: Sequence[Section], base: Path) -> str:
             elif isinstance(block, Pre):
                 fence = "````" if "```" in block.text else "```"
                 out += [fence, block.text.rstrip("\n"), fence, ""]
+            elif isinstance(block, Link):
+                rel = Path(os.path.relpath(block.path, base)).as_posix()
+                out += [f"[{block.path.name}]({rel}): {block.text}", ""]
             elif isinstance(block, Table):
                 out.append("| " + " | ".join(_md_cell(h) for h in block.headers) + " |")
                 out.append("|" + "---|" * len(block.headers))

@@ -26,11 +26,9 @@ from matplotlib.patches import Patch
 
 from marsvision.atomic import atomic_write_bytes
 from marsvision.data.classes import IGNORE_INDEX
+from marsvision.evaluation.metric_names import FRACTION_METRICS
 from marsvision.evaluation.metrics import ArrayLike, as_confusion, class_frequencies, row_normalized
 from marsvision.evaluation.palette import IGNORE_COLOR, colorize, generic_palette, palette_for
-
-FRACTION_METRICS = frozenset({"acc", "macc", "facc", "miou", "top1"})
-"""Metric names whose values are fractions in [0, 1]; learning curves draw them in percent."""
 
 _DPI = 110
 
@@ -75,6 +73,16 @@ def _pct(values: Sequence[float | None]) -> np.ndarray:
     return np.array([math.nan if v is None else 100.0 * float(v) for v in values], dtype=float)
 
 
+PERCENT_TOP = 105.0
+"""Upper limit of a percentage axis: 100 % and room for the markers."""
+
+
+def _percent_axis(ax: Any, highest: float) -> None:
+    """A percentage axis from 0 (error bars never push it below) to a little above the highest value drawn."""
+    top = PERCENT_TOP if not math.isfinite(highest) else min(PERCENT_TOP, max(1.0, 1.08 * highest))
+    ax.set_ylim(0.0, top)
+
+
 def plot_metric_vs_fraction(
     series: Sequence[Series],
     path: str | Path,
@@ -83,12 +91,16 @@ def plot_metric_vs_fraction(
     title: str = "",
     log_x: bool = True,
 ) -> Path:
-    """Draw a metric (%) against the label fraction (%, log axis), one line per method with ± error bars."""
+    """Draw a metric (%) against the label fraction (%, log axis), one line per method with ± error bars.
+
+    The metric axis starts at 0 % and ends a little above the highest mean + std (at most 105 %).
+    """
     if not series:
         raise ValueError("no series to plot")
     fig = _new_figure(6.4, 4.4)
     ax = fig.add_subplot()
     ticks: set[float] = set()
+    highest = -math.inf
     for s in series:
         x = _pct(s.x)
         y = _pct(s.y)
@@ -96,11 +108,15 @@ def plot_metric_vs_fraction(
         yerr = None if s.yerr is None else _pct(s.yerr)[order]
         ax.errorbar(x[order], y[order], yerr=yerr, marker="o", capsize=4, label=s.label)
         ticks.update(float(v) for v in x)
+        tops = y[order] + (0.0 if yerr is None else np.nan_to_num(yerr))
+        if np.isfinite(tops).any():
+            highest = max(highest, float(np.nanmax(tops)))
     if log_x and all(t > 0 for t in ticks):
         ax.set_xscale("log")
     ax.set_xticks(sorted(ticks), labels=[f"{t:g}" for t in sorted(ticks)])
     ax.minorticks_off()
     ax.set_xlabel("labeled data (%)")
+    _percent_axis(ax, highest)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
@@ -307,6 +323,8 @@ def plot_learning_curves(
             ax.text(bx, 1.0, f" {stage}", transform=ax.get_xaxis_transform(), va="top", fontsize=8, color="gray")
         if xs:
             ax.set_xlim(min(xs) - 0.5, max(xs) + 0.5)
+        if metric in FRACTION_METRICS:
+            _percent_axis(ax, max((v for points in lines.values() for v in points.values()), default=math.nan))
         ax.set_ylabel(f"{metric} (%)" if metric in FRACTION_METRICS else metric)
         ax.grid(True, alpha=0.3)
         if lines:

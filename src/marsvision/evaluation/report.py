@@ -11,7 +11,6 @@ required file raises :class:`~marsvision.evaluation.runlogs.RunLogError` naming 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,16 +21,19 @@ from marsvision import runfolder
 from marsvision.atomic import atomic_write_text
 from marsvision.evaluation import plots
 from marsvision.evaluation.aggregate import (
+    Stat,
     as_fraction,
     fraction_key,
     fraction_series,
     group_stats,
     setting_label,
     swept_keys,
+    value_label,
 )
 from marsvision.evaluation.document import (
     Block,
     Figure,
+    Link,
     Note,
     Pre,
     Section,
@@ -39,6 +41,7 @@ from marsvision.evaluation.document import (
     render_html,
     render_markdown,
 )
+from marsvision.evaluation.metric_names import BIG_ROCK_RECALL, METRIC_LABELS, SCALAR_METRICS, percent
 from marsvision.evaluation.plots import QualitativePanel
 from marsvision.evaluation.runlogs import (
     RUN_REQUIRED,
@@ -54,28 +57,19 @@ from marsvision.evaluation.runlogs import (
     read_eval,
 )
 
-SCALAR_METRICS = ("acc", "macc", "facc", "miou", "top1")
-"""Headline metrics, in the order reports show them (fractions, shown in percent)."""
-
-BIG_ROCK_RECALL = "recall/big rock"
-METRIC_LABELS = {
-    "acc": "ACC (pixel accuracy)",
-    "macc": "MACC (mean class recall)",
-    "facc": "FACC (frequency-weighted IoU)",
-    "miou": "mIoU",
-    "top1": "top-1 accuracy",
-    BIG_ROCK_RECALL: "big-rock recall",
-}
 MAX_PANELS = 8
 TSNE_POINTS = 2000
 
 
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100.0 * value:.2f}"
+def _pm(stat: Stat, seeds: int) -> str:
+    """``mean ± std`` in percent over the seeds of a cell; one seed shows its value alone, no "± 0.00".
 
-
-def _pm(mean: float, std: float, n: int) -> str:
-    return "n/a" if n == 0 else f"{100 * mean:.2f} ± {100 * std:.2f}"
+    A cell with fewer values than its row's seeds (a run without this metric) says how many it has.
+    """
+    if stat.n == 0:
+        return "n/a"
+    text = percent(stat.mean) if stat.n == 1 else f"{percent(stat.mean)} ± {percent(stat.std)}"
+    return text if stat.n == seeds else f"{text} (n={stat.n})"
 
 
 def _try_figure(caption: str, draw: Callable[[], Path]) -> Block:
@@ -96,7 +90,7 @@ def _meta_section(run: RunLogs) -> Section:
 
 def _metrics_section(ev: EvalResult) -> Section:
     m = ev.computed_metrics()
-    scalar = [[METRIC_LABELS[k], _pct(m[k])] for k in SCALAR_METRICS if k in m]
+    scalar = [[METRIC_LABELS[k], percent(m[k])] for k in SCALAR_METRICS if k in m]
     scalar.append(["labeled samples" if ev.task == "classification" else "labeled pixels", f"{m['total']:,}"])
     blocks: list[Block] = [
         Note(f"Computed from the confusion matrix in eval.json ({ev.task}, split '{ev.split}'); values in %."),
@@ -105,13 +99,13 @@ def _metrics_section(ev: EvalResult) -> Section:
     if ev.task == "segmentation":
         headers = ["class", "support", "recall", "precision", "IoU"]
         rows = [
-            [n, f"{m['support'][n]:,}", _pct(m["recall"][n]), _pct(m["precision"][n]), _pct(m["iou"][n])]
+            [n, f"{m['support'][n]:,}", percent(m["recall"][n]), percent(m["precision"][n]), percent(m["iou"][n])]
             for n in ev.class_names
         ]
     else:
         headers = ["class", "support", "accuracy", "precision"]
         rows = [
-            [n, f"{m['support'][n]:,}", _pct(m["per_class_accuracy"][n]), _pct(m["precision"][n])]
+            [n, f"{m['support'][n]:,}", percent(m["per_class_accuracy"][n]), percent(m["precision"][n])]
             for n in ev.class_names
         ]
     blocks.append(Table(headers, rows))
@@ -175,18 +169,27 @@ def _eval_figures(ev: EvalResult, figdir: Path) -> list[Section]:
         )
         per_caption = "Per-class accuracy (B-cls Fig. 8)."
     unit = "images" if ev.task == "classification" else "labeled pixels"
+    blocks: list[Block] = [
+        Figure(per_class, per_caption),
+        Figure(dist_fig, f"Share of {unit} per class in '{ev.split}' (Fig. 6)."),
+    ]
+    never = [
+        name for name, column in zip(names, np.asarray(ev.confusion_matrix).sum(axis=0), strict=True) if column == 0
+    ]
+    if never:
+        blocks.insert(
+            0,
+            Note(
+                f"Never predicted on '{ev.split}': {', '.join(never)} (no {unit[:-1]} was assigned to "
+                f"{'it' if len(never) == 1 else 'them'}; their recall is 0 % or n/a)."
+            ),
+        )
     return [
         Section(
             "Confusion matrix",
             [Figure(cm_fig, "Rows normalised per true class: each row sums to 100 % (Figs 4-5).")],
         ),
-        Section(
-            "Per-class results",
-            [
-                Figure(per_class, per_caption),
-                Figure(dist_fig, f"Share of {unit} per class in '{ev.split}' (Fig. 6)."),
-            ],
-        ),
+        Section("Per-class results", blocks),
     ]
 
 
@@ -267,15 +270,9 @@ def _summary_table(sweep: SweepLogs, keys: list[str], metrics: list[str]) -> Tab
     settings = list(next(iter(stats.values())).keys()) if stats else []
     rows = []
     for setting in settings:
-        n = max(stats[m][setting].n for m in metrics)
-        rows.append(
-            [
-                *setting,
-                str(n),
-                *(_pm(stats[m][setting].mean, stats[m][setting].std, stats[m][setting].n) for m in metrics),
-            ]
-        )
-    return Table([*(keys or ["setting"]), "runs", *(f"{METRIC_LABELS.get(m, m)} (%)" for m in metrics)], rows)
+        seeds = max(stats[m][setting].n for m in metrics)
+        rows.append([*setting, str(seeds), *(_pm(stats[m][setting], seeds) for m in metrics)])
+    return Table([*(keys or ["setting"]), "seeds", *(f"{METRIC_LABELS.get(m, m)} (%)" for m in metrics)], rows)
 
 
 def sweep_sections(sweep: SweepLogs, figdir: Path) -> list[Section]:
@@ -283,7 +280,15 @@ def sweep_sections(sweep: SweepLogs, figdir: Path) -> list[Section]:
     keys = swept_keys(sweep.params)
     metrics = [m for m in (*SCALAR_METRICS, BIG_ROCK_RECALL) if _present(sweep, m)]
     sections = [
-        Section("Summary", [Note(f"{len(sweep.params)} runs; mean ± std over seeds (sample std), values in %.")])
+        Section(
+            "Summary",
+            [
+                Note(
+                    f"{len(sweep.params)} runs; mean ± std over the seeds of each setting (sample std; a single "
+                    "seed shows its value alone), values in %."
+                )
+            ],
+        )
     ]
     if metrics:
         sections[0].blocks.append(_summary_table(sweep, keys, metrics))
@@ -308,7 +313,14 @@ def sweep_sections(sweep: SweepLogs, figdir: Path) -> list[Section]:
 
     rock = Section("Big-rock recall")
     rock_series = fraction_series(sweep, BIG_ROCK_RECALL)
-    if rock_series:
+    if rock_series and all(y == 0 for s in rock_series for y in s.y):
+        rock.blocks.append(
+            Note(
+                "No run found a single big-rock pixel: recall is 0 % for every method at every labeled fraction "
+                "(figure omitted)."
+            )
+        )
+    elif rock_series:
         path = plots.plot_class_metric_vs_fraction(rock_series, figdir / "big_rock_recall.png", class_name="big rock")
         rock.blocks.append(Figure(path, "Big-rock recall vs labeled fraction, mean ± std over seeds (Fig. 7)."))
     else:
@@ -323,8 +335,8 @@ def sweep_sections(sweep: SweepLogs, figdir: Path) -> list[Section]:
     rows = [
         [
             str(d.name) if d is not None else "-",
-            *(str(p.get(k, "")) for k in run_keys),
-            *(_pct(m.get(k)) for k in table_metrics),
+            *(value_label(k, p[k]) if k in p else "" for k in run_keys),
+            *(percent(m.get(k)) for k in table_metrics),
         ]
         for p, m, d in zip(sweep.params, sweep.metrics, sweep.run_dirs, strict=True)
     ]
@@ -332,7 +344,8 @@ def sweep_sections(sweep: SweepLogs, figdir: Path) -> list[Section]:
     if sweep.summary is None:
         sections.append(Section(runfolder.SUMMARY_JSON, [Note(f"No {runfolder.SUMMARY_JSON} in this sweep.")]))
     else:
-        sections.append(Section(runfolder.SUMMARY_JSON, [Pre(json.dumps(sweep.summary, indent=2))]))
+        summary = Link(sweep.path / runfolder.SUMMARY_JSON, "the same means and standard deviations, as JSON")
+        sections.append(Section(runfolder.SUMMARY_JSON, [summary]))
     return sections
 
 

@@ -24,6 +24,11 @@ def _is_glob(text: str) -> bool:
     return any(char in GLOB_CHARACTERS for char in text)
 
 
+def _broken_links(folder: Path) -> list[Path]:
+    """Image-named symbolic links below ``folder`` whose target is gone (listed as failed, never skipped silently)."""
+    return sorted(p for p in folder.rglob("*") if p.is_symlink() and not p.exists() and is_image_file(p))
+
+
 def expand_inputs(inputs: Sequence[str]) -> tuple[list[InputImage], list[dict[str, str]]]:
     """Return the images named by ``inputs`` (in order, each once) and a failure entry per input that named none.
 
@@ -38,7 +43,9 @@ def expand_inputs(inputs: Sequence[str]) -> tuple[list[InputImage], list[dict[st
         path = Path(text)
         if path.is_dir():
             images = list_image_files(path)
-            if not images:
+            broken = _broken_links(path)
+            failed.extend({"path": str(link), "error": "broken symbolic link (no target)"} for link in broken)
+            if not images and not broken:
                 failed.append({"path": text, "error": "folder holds no image files"})
             found.extend((image, image.relative_to(path).with_suffix("").as_posix()) for image in images)
         elif path.is_file():

@@ -16,9 +16,17 @@ def _session(path: Path) -> Any:
 
     if not path.is_file():
         raise FileNotFoundError(f"{path}: ONNX model does not exist")
+    if path.is_dir():
+        raise FileNotFoundError(f"{path}: a folder, not an ONNX model file")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: empty file (0 bytes), not an ONNX model")
     options = ort.SessionOptions()
     options.log_severity_level = 3  # warnings about unused initializers are noise to a user
-    return ort.InferenceSession(str(path), options, providers=ort.get_available_providers())
+    try:
+        return ort.InferenceSession(str(path), options, providers=ort.get_available_providers())
+    except Exception as error:  # onnxruntime raises its own types (InvalidProtobuf, Fail, …) for a bad file
+        problem = str(error).rsplit("failed:", 1)[-1].strip() or type(error).__name__
+        raise ValueError(f"{path}: not a readable ONNX model ({problem})") from error
 
 
 @dataclass
@@ -46,7 +54,10 @@ class OnnxModel:
 def load_onnx(path: Path) -> OnnxModel:
     """Open an ONNX model written by ``marsvision export``; its metadata supplies classes and preprocessing."""
     session = _session(path)
-    spec = ModelSpec.from_metadata(session.get_modelmeta().custom_metadata_map)
+    try:
+        spec = ModelSpec.from_metadata(session.get_modelmeta().custom_metadata_map)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from error
     (first, *_) = session.get_inputs()
     batch_dim = first.shape[0]
     return OnnxModel(spec, session, first.name, batch_dim if isinstance(batch_dim, int) else None)

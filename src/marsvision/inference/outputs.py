@@ -5,8 +5,8 @@ Layout of the output folder::
     labels/<key>.png     class index per pixel (uint8, mode L), the input's size; 0-3 terrain, 4 rover,
                          5 background for the AI4Mars classes — i.e. the model's class ids
     overlays/<key>.png   the input blended with the class colours, a legend band on the right
-    areas.csv            segmentation: image, width, height, then the pixel share of each class (header =
-                         class names, in class-id order)
+    areas.csv            segmentation: image, ``width (px)``, ``height (px)``, then each class's share of the
+                         image's pixels in [0, 1] (header ``<class> (pixel fraction)``, in class-id order)
     predictions.csv      classification: image, then class_i, id_i (the dataset's id), probability_i for the top k
 """
 
@@ -23,7 +23,7 @@ from types import TracebackType
 import numpy as np
 from PIL import Image, ImageDraw
 
-from marsvision.atomic import atomic_write_bytes
+from marsvision.atomic import FILE_MODE, atomic_write_bytes
 from marsvision.evaluation.palette import colorize, palette_for
 
 LABEL_DIR = "labels"
@@ -90,8 +90,8 @@ def top_k(probabilities: np.ndarray, k: int) -> list[tuple[int, float]]:
 
 
 def areas_header(class_names: Sequence[str]) -> list[str]:
-    """Return the ``areas.csv`` header: image, width, height, one column per class name."""
-    return ["image", "width", "height", *class_names]
+    """Return the ``areas.csv`` header with units: image, width and height in pixels, one share column per class."""
+    return ["image", "width (px)", "height (px)", *(f"{name} (pixel fraction)" for name in class_names)]
 
 
 def predictions_header(k: int) -> list[str]:
@@ -112,6 +112,7 @@ class CsvTable:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.fchmod(fd, FILE_MODE)  # the usual permissions, not mkstemp's 0600
         self._tmp = Path(tmp)
         self._handle = os.fdopen(fd, "w", newline="", encoding="utf-8")
         self._writer = csv.writer(self._handle)

@@ -117,6 +117,10 @@ def _load_model(checkpoint: Path | None, onnx: Path | None, device: str | None) 
 
         return load_onnx(onnx)
     assert checkpoint is not None
+    if checkpoint.is_dir():  # a run directory: the checkpoint it selected
+        from marsvision import runfolder
+
+        checkpoint = runfolder.best_checkpoint(checkpoint)
     if not checkpoint.is_file():
         raise FileNotFoundError(f"{checkpoint}: checkpoint does not exist")
     from marsvision.inference.network import load_checkpoint
@@ -170,6 +174,21 @@ def _write_classification(predictor: Predictor, loaded: Loaded, table: CsvTable,
     return len(loaded)
 
 
+def check_output_folder(out: Path, table_name: str, overwrite: bool) -> None:
+    """Refuse an ``out`` that is a file, or that holds an earlier run's table unless ``overwrite``.
+
+    Raises:
+        FileExistsError: with the remedy in the message.
+    """
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out}: exists and is not a folder; --out names the folder predictions go to")
+    if (out / table_name).is_file() and not overwrite:
+        raise FileExistsError(
+            f"{out}: holds the predictions of an earlier run ({table_name}); add --overwrite to replace them "
+            "(earlier rows are dropped) or choose another --out"
+        )
+
+
 def predict_paths(
     inputs: Sequence[str],
     *,
@@ -180,29 +199,34 @@ def predict_paths(
     batch_size: int = 4,
     tile: int | None = None,
     device: str | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Predict every image named by ``inputs`` (files, folders searched recursively, globs) into ``out``.
 
     Exactly one of ``checkpoint`` and ``onnx`` gives the model; either carries its classes and
     preprocessing; a checkpoint runs on ``device`` (``auto``: CUDA when present). ``tta="flip"`` averages the
     softmax of the image and of its mirror image. See the module docstring for the size rule and
-    :mod:`marsvision.inference.outputs` for what is written.
+    :mod:`marsvision.inference.outputs` for what is written. An ``out`` with an earlier run's table is refused
+    unless ``overwrite`` (which replaces that table and the outputs of the same images).
 
     Returns:
         ``{"written": int, "failed": [{"path", "error"}], "out", "task", "class_names", "table", ...}``;
         ``failed`` lists inputs that named no image and images that could not be decoded or written.
     """
+    out = Path(out)
+    for table_name in (AREAS_CSV, PREDICTIONS_CSV):
+        check_output_folder(out, table_name, overwrite)
     model = _load_model(checkpoint, onnx, device)
     spec = model.spec
     predictor = Predictor(model, tta=check_tta(tta), tile=tile, batch_size=batch_size)
     images, failed = expand_inputs(inputs)
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     k = min(TOP_K, spec.num_classes)
     table_path = out / (AREAS_CSV if spec.dense else PREDICTIONS_CSV)
     header = areas_header(spec.class_names) if spec.dense else predictions_header(k)
     written = 0
-    progress = tqdm(total=len(images), desc="predict", unit="img", file=sys.stderr, disable=len(images) < 2)
+    quiet = len(images) < 2 or not sys.stderr.isatty()  # outside a terminal a bar is a line of carriage returns
+    progress = tqdm(total=len(images), desc="predict", unit="img", file=sys.stderr, disable=quiet)
     with CsvTable(table_path, header) as table:
         for first in range(0, len(images), batch_size):
             chunk = images[first : first + batch_size]

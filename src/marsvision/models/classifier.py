@@ -3,7 +3,8 @@
 One backbone B (any encoder under the ARCHITECTURE.md contract: ``feature_channels`` and a pooled
 ``forward``) shared by three heads:
 
-* H_cls — a linear layer on B's pooled features → class logits (cross-entropy L_ce);
+* H_cls — a linear layer on B's pooled features → class logits (cross-entropy L_ce), optionally after a dropout
+  layer (Table 3's Dropout baseline);
 * H_s   — a 2-layer MLP (Linear → ReLU → Linear) → 128-d embedding for the inter-class loss L_s;
 * H_u   — a second 2-layer MLP of the same shape → 128-d embedding for the similarity loss L_u.
 """
@@ -33,13 +34,20 @@ class SemiSupervisedClassifier(nn.Module):
         num_classes: K (24 for the MSL surface dataset in the paper).
         projection_dim: P, output of H_s and H_u (128 in the paper, §4.4).
         hidden_dim: hidden width of H_s and H_u (default F, as the SimCLR/MoCo v2 MLP heads).
+        dropout: probability p of dropping a feature before H_cls in training (0 = no dropout layer).
 
     Raises:
-        ValueError: if the encoder has no positive ``feature_channels`` or a size is not positive.
+        ValueError: if the encoder has no positive ``feature_channels``, a size is not positive or ``dropout``
+            is outside [0, 1).
     """
 
     def __init__(
-        self, encoder: nn.Module, num_classes: int, projection_dim: int = 128, hidden_dim: int | None = None
+        self,
+        encoder: nn.Module,
+        num_classes: int,
+        projection_dim: int = 128,
+        hidden_dim: int | None = None,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         feature_channels = getattr(encoder, "feature_channels", None)
@@ -51,8 +59,11 @@ class SemiSupervisedClassifier(nn.Module):
                 f"num_classes, projection_dim and hidden_dim must be positive, got {num_classes}, "
                 f"{projection_dim}, {hidden}"
             )
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
         self.encoder = encoder
-        self.classifier = nn.Linear(feature_channels, num_classes)  # H_cls
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.classifier: nn.Module = nn.Linear(feature_channels, num_classes)  # H_cls
 
         def mlp() -> ProjectionHead:
             return ProjectionHead(feature_channels, projection_dim, hidden, num_layers=2, batch_norm=False)
@@ -64,9 +75,9 @@ class SemiSupervisedClassifier(nn.Module):
         self.projection_dim = projection_dim
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
-        """(N, C, H, W) → {"logits": (N, K), "features": (N, F)}."""
+        """(N, C, H, W) → {"logits": (N, K), "features": (N, F)} (the features before any dropout)."""
         features = self.encoder(x)  # (N, F)
-        return {"logits": self.classifier(features), "features": features}
+        return {"logits": self.classifier(self.dropout(features)), "features": features}
 
     def embed_supervised(self, x: Tensor) -> Tensor:
         """Embedding z = H_s(B(x)) for the inter-class loss L_s: (N, C, H, W) → (N, P)."""

@@ -123,12 +123,18 @@ class DualHeadDeepLabV3Plus(nn.Module):
         multiple = self.input_multiple
         if height % multiple or width % multiple:
             raise ValueError(f"input height and width must be multiples of {multiple}, got {(height, width)}")
-        features = cast(Encoder, self.encoder).forward_pyramid(x)  # [x, /2, /4, /8, /16, /output_stride]
-        seg = self.seg_decoder(features)  # (N, decoder_channels, H/4, W/4)
-        logits = F.interpolate(
-            self.seg_head(seg), size=(height, width), mode="bilinear", align_corners=True
-        )  # (N, K, H, W); align_corners=True as smp's SegmentationHead
-        out = {"logits": logits}
+        features = self.encode(x)
+        out = {"logits": self.decode(features, (height, width))}
         if with_embedding and self.embedding_decoder is not None and self.embedding_head is not None:
             out["embedding"] = self.embedding_head(self.embedding_decoder(features))  # (N, E, H/4, W/4)
         return out
+
+    def encode(self, x: Tensor) -> list[Tensor]:
+        """The encoder's feature pyramid [x, /2, /4, /8, /16, /output_stride] that both decoders read."""
+        return cast(Encoder, self.encoder).forward_pyramid(x)
+
+    def decode(self, features: list[Tensor], size: tuple[int, int]) -> Tensor:
+        """H_seg: class logits (N, K, *size) from :meth:`encode`'s features (perturbed ones too, as UniMatch does)."""
+        seg = self.seg_decoder(features)  # (N, decoder_channels, H/4, W/4)
+        # align_corners=True as smp's SegmentationHead
+        return F.interpolate(self.seg_head(seg), size=size, mode="bilinear", align_corners=True)

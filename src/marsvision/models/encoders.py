@@ -7,7 +7,11 @@ pretrained weights are loaded from a file with ``marsvision.models.weights.load_
 
 Names:
     * ``r{depth}_{width}x_sk{0|1}`` — SimCLRv2 ResNets, parsed generally (``r50_2x_sk1``, ``r18_0.25x_sk0``);
-    * ``resnet18/34/50/101/152``, ``vgg16``, ``mobilenet_v2``, ``regnet_x_1_6gf`` — torchvision.
+    * ``resnet18/34/50/101/152``, ``alexnet``, ``vgg16``, ``mobilenet_v2``, ``regnet_x_1_6gf`` — torchvision.
+
+The VGG-16 and AlexNet encoders are their convolutional ``features`` (their fully connected fc6-fc7 are
+classifier layers, left out as for every backbone). AlexNet's unpadded pooling makes its map a little smaller
+than H/32 (224 → 6, not 7) and needs inputs of at least 63 pixels.
 
 The torchvision wrappers keep torchvision's state-dict keys (minus the classifier), so a torchvision or
 MoCo v2 state dict loads into them directly.
@@ -183,6 +187,13 @@ def _stride_32_only(build: Callable[[int], TorchvisionEncoder]) -> Callable[[int
     return checked
 
 
+def _alexnet(in_channels: int) -> TorchvisionEncoder:
+    model = tvm.alexnet(weights=None)
+    if in_channels != 3:
+        _replace_conv(model.features, "0", in_channels)
+    return TorchvisionEncoder(model, ("features",), 256)  # features ends with the 3rd max pool
+
+
 def _vgg16(in_channels: int) -> TorchvisionEncoder:
     model = tvm.vgg16(weights=None)
     if in_channels != 3:
@@ -215,6 +226,7 @@ _TORCHVISION: dict[str, Callable[[int, int], TorchvisionEncoder]] = {
     "resnet50": _resnet(tvm.resnet50),
     "resnet101": _resnet(tvm.resnet101),
     "resnet152": _resnet(tvm.resnet152),
+    "alexnet": _stride_32_only(_alexnet),
     "vgg16": _stride_32_only(_vgg16),
     "mobilenet_v2": _stride_32_only(_mobilenet_v2),
     "regnet_x_1_6gf": _stride_32_only(_regnet_x_1_6gf),

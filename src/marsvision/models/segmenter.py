@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Protocol, cast
 
 from torch import Tensor, nn
 
 from marsvision.models.encoders import Encoder
 from marsvision.models.heads import AtrousHead, HeadVariant, ProjectionHead
+
+
+class Segmenter(Protocol):
+    """What training methods may ask of a segmentation network beyond ``forward``: its two halves.
+
+    Features can then be perturbed between them (UniMatch).
+    """
+
+    def encode(self, x: Tensor) -> list[Tensor]:
+        """(N, C_in, H, W) → the feature maps the decoder reads."""
+        ...
+
+    def decode(self, features: list[Tensor], size: tuple[int, int]) -> Tensor:
+        """Features → class logits (N, K, *size)."""
+        ...
 
 
 def _feature_channels(encoder: nn.Module) -> int:
@@ -77,17 +92,25 @@ class AtrousSegmenter(nn.Module):
         self.head = AtrousHead(channels, num_classes, relu=head_variant == "relu")
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
-        features = cast(Encoder, self.encoder).forward_features(x)  # (N, C, H/32, W/32)
+        return {"logits": self.decode(self.encode(x), (x.shape[-2], x.shape[-1]))}
+
+    def encode(self, x: Tensor) -> list[Tensor]:
+        """The features the head reads: [(N, C, H/s, W/s)], after g's first layers when the head sits there."""
+        features = cast(Encoder, self.encoder).forward_features(x)  # (N, C, H/s, W/s), s = output stride
         if self.projection_head is not None:
             n, c, h, w = features.shape
             pixels = features.permute(0, 2, 3, 1).reshape(n * h * w, c)  # (N·h·w, C)
             pixels = self.projection_head.forward_layers(pixels, upto=self.projection_layer)[-1]
             features = pixels.reshape(n, h, w, -1).permute(0, 3, 1, 2)  # (N, C', h, w)
-        return {"logits": self.head(features, (x.shape[-2], x.shape[-1]))}
+        return [features]
+
+    def decode(self, features: list[Tensor], size: tuple[int, int]) -> Tensor:
+        """Class logits (N, K, *size) from :meth:`encode`'s features (perturbed ones too, as UniMatch does)."""
+        return self.head(features[-1], size)
 
 
 ContrastiveSegmenter = AtrousSegmenter
 """Method A's segmenter under the name of the method (contrastive pretraining + atrous head)."""
 
 
-__all__ = ["AtrousSegmenter", "ContrastiveSegmenter", "SimCLRModel"]
+__all__ = ["AtrousSegmenter", "ContrastiveSegmenter", "Segmenter", "SimCLRModel"]

@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import torch
 from torch import Tensor, nn
 
 from marsvision.atomic import atomic_torch_save
 from marsvision.models.convert_tf import convert_simclrv2, load_tf_variables
+from marsvision.torchfiles import safe_torch_load
 
 WeightsKind = Literal["auto", "torchvision", "mocov2", "marsvision", "simclrv2"]
 KINDS: tuple[str, ...] = ("auto", "torchvision", "mocov2", "marsvision", "simclrv2")
@@ -54,10 +54,10 @@ class LoadReport:
 
 def _read(path: Path) -> object:
     if not path.is_file():
-        raise FileNotFoundError(f"weights file not found: {path}")
+        raise FileNotFoundError(f"{path}: weights file not found")
     if path.suffix == ".npz":
         return load_tf_variables(path)
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return safe_torch_load(path, what="weights file")
 
 
 def _detect(path: Path, obj: object) -> str:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any, cast
@@ -15,55 +15,56 @@ from torch import nn
 
 from marsvision import runfolder
 from marsvision.models.weights import export_encoder
+from marsvision.torchfiles import safe_torch_load
 from marsvision.training import runs
-from marsvision.training.checkpoint import safe_torch_load
-from marsvision.training.config import RunConfig, from_dict
+from marsvision.training.config import ConfigError, RunConfig, from_dict
 from marsvision.training.data import ClassInfo, RunData, build_eval_dataset, build_run_data
 from marsvision.training.evaluate import evaluate_model
+from marsvision.training.factory import resolve_weights
 from marsvision.training.lightning_base import MarsvisionModule
 from marsvision.training.registry import method_class
 from marsvision.training.trainer import build_trainer, resolve_device
 
-
-class _CurrentStderr(logging.StreamHandler):
-    """A handler that writes to whatever ``sys.stderr`` is at emit time (test runners swap it)."""
-
-    @property
-    def stream(self) -> Any:
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value: Any) -> None:
-        """Ignore the stream given at construction: the current ``sys.stderr`` is always used."""
-
-
-def send_logs_to_stderr() -> None:
-    """Route Lightning's logging to stderr so that stdout holds only a ``--json`` result."""
-    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
-        logger = logging.getLogger(name)
-        logger.handlers = [_CurrentStderr()]
-        logger.propagate = False
+log = logging.getLogger(__name__)
 
 
 def _resolve_resume(resume: Path) -> tuple[Path, Path]:
     """(run directory, checkpoint file) from either of them."""
+    if not resume.exists():
+        raise FileNotFoundError(f"{resume}: no such run directory or checkpoint")
     if resume.is_dir():
         checkpoint = runfolder.last_checkpoint(resume)
         run_dir = resume
     else:
         checkpoint = resume
         run_dir = resume.parent.parent
+    _config_of_run(run_dir)  # a folder that is no run says so before the missing checkpoint does
     if not checkpoint.is_file():
-        raise FileNotFoundError(f"{checkpoint}: no checkpoint to resume from")
+        raise FileNotFoundError(f"{checkpoint}: no checkpoint to resume from (the run stopped before its first epoch)")
     return run_dir, checkpoint
 
 
 def _config_of_run(run_dir: Path) -> RunConfig:
     path = run_dir / runfolder.CONFIG_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: not a marsvision run directory (config.yaml missing)")
+        raise FileNotFoundError(f"{run_dir}: not a marsvision run directory ({runfolder.CONFIG_FILE} missing)")
     config: RunConfig = from_dict(RunConfig, yaml.safe_load(path.read_text()))
     return config
+
+
+def config_of_resume(resume: Path) -> RunConfig:
+    """The saved config of the run that ``--resume`` (a run directory or one of its checkpoints) continues."""
+    return _config_of_run(_resolve_resume(resume)[0])
+
+
+def resolved_references(config: RunConfig) -> dict[str, dict[str, str]]:
+    """What a ``latest:NAME`` reference in the config names now: ``{"model.weights": {"reference", "file"}}``."""
+    weights = config.model.weights
+    if not weights or not weights.startswith("latest:"):
+        return {}
+    found = resolve_weights(weights, config.runs_root)
+    log.info(f"model.weights={weights} → {found}")
+    return {"model.weights": {"reference": weights, "file": str(found), "run": found.parent.name}}
 
 
 def build_module_and_data(config: RunConfig) -> tuple[MarsvisionModule, RunData]:
@@ -76,23 +77,52 @@ def build_module_and_data(config: RunConfig) -> tuple[MarsvisionModule, RunData]
 def train(config: RunConfig | None, *, resume: Path | None = None, argv: list[str] | None = None) -> dict[str, Any]:
     """Fit ``config`` in a new run directory (or continue ``resume``), then evaluate on the held-out split.
 
-    Returns a JSON-able summary: run directory, best checkpoint, wall time and the test metrics.
+    The device, data, model and initial weights are checked before the run directory is made, so a bad start
+    leaves no folder; a run that fails later gets a ``FAILED`` file. Resuming a run that finished returns its
+    saved result; resuming one that stopped drops its ``FAILED`` mark and stale temp files first.
+
+    Returns a JSON-able summary: run directory, best checkpoint, wall time, and the test metrics with the name
+    and size of the split they were measured on (``split``, ``split_images``).
     """
     started = time.perf_counter()
     checkpoint: Path | None = None
     if resume is not None:
         run_dir, checkpoint = _resolve_resume(resume)
         config = _config_of_run(run_dir)
+        if (run_dir / runfolder.RESULT_FILE).is_file():
+            log.info(f"{run_dir} finished already: nothing to resume ({runfolder.RESULT_FILE} holds its result)")
+            finished: dict[str, Any] = json.loads((run_dir / runfolder.RESULT_FILE).read_text())
+            return finished
+        runs.prepare_resume(run_dir)
         resumed_epoch = int(safe_torch_load(checkpoint)["epoch"]) + 1
         runs.truncate_metrics(run_dir, resumed_epoch)
     elif config is None:
         raise ValueError("train needs a config or a run to resume")
-    else:
-        run_dir = runs.create_run_dir(config, argv)
-        if config.trainer.devices > 1 or config.trainer.num_nodes > 1:
-            os.environ[runs.RUN_DIR_ENV] = str(run_dir)  # the ranks Lightning launches inherit the environment
+    # Everything that can be checked is checked before the run folder exists: a wrong device, root, layout,
+    # weights file or value fails in one line and leaves no folder behind.
+    resolve_device(config.trainer.device)
+    references = resolved_references(config) if resume is None else {}
     L.seed_everything(config.seed, workers=True, verbose=False)
     module, data = build_module_and_data(config)
+    if module.total_epochs() == 0:
+        raise ConfigError(f"method {config.method!r} trains for 0 epochs with this config (its stages are all empty)")
+    if resume is None:
+        run_dir = runs.create_run_dir(config, argv, references)
+        if config.trainer.devices > 1 or config.trainer.num_nodes > 1:
+            os.environ[runs.RUN_DIR_ENV] = str(run_dir)  # the ranks Lightning launches inherit the environment
+    with runs.failure_marked(run_dir):
+        return _fit_and_test(config, run_dir, module, data, checkpoint, started)
+
+
+def _fit_and_test(
+    config: RunConfig,
+    run_dir: Path,
+    module: MarsvisionModule,
+    data: RunData,
+    checkpoint: Path | None,
+    started: float,
+) -> dict[str, Any]:
+    """Fit in ``run_dir`` (from ``checkpoint`` if given), test the best checkpoint, write ``result.json``."""
     trainer = build_trainer(
         config,
         run_dir,
@@ -130,7 +160,8 @@ def train(config: RunConfig | None, *, resume: Path | None = None, argv: list[st
         evaluation = evaluate_model(
             module, data.test, config, data.classes.names, run_dir=run_dir, split=data.test_split
         )
-        result["metrics"] = _headline(evaluation["metrics"])
+        images = len(data.test)  # type: ignore[arg-type]
+        result.update(split=data.test_split, split_images=images, metrics=_headline(evaluation["metrics"]))
     result["wall_time_s"] = round(time.perf_counter() - started, 1)
     runs.write_json_atomic(run_dir / runfolder.RESULT_FILE, result)
     return result
@@ -142,14 +173,35 @@ def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_module(checkpoint: Path) -> tuple[MarsvisionModule, RunConfig]:
-    """Rebuild a trained module from its checkpoint alone (config and class names travel inside)."""
+    """Rebuild a trained module from its checkpoint alone (config and class names travel inside).
+
+    Raises:
+        FileNotFoundError: no such file (a run directory names its checkpoints in the message).
+        ValueError: not a marsvision training checkpoint, or one of a pretraining run (no classifier to run).
+    """
+    if checkpoint.is_dir():
+        raise FileNotFoundError(
+            f"{checkpoint}: a folder; give a checkpoint file such as {runfolder.best_checkpoint(checkpoint)}"
+        )
     state = safe_torch_load(checkpoint)
-    hparams = state.get("hyper_parameters")
-    if not isinstance(hparams, dict) or "config" not in hparams:
-        raise ValueError(f"{checkpoint}: not a marsvision training checkpoint (no hyper_parameters.config)")
+    hparams = state.get("hyper_parameters") if isinstance(state, dict) else None
+    if not isinstance(hparams, dict) or "config" not in hparams or "state_dict" not in state:
+        raise ValueError(
+            f"{checkpoint}: not a marsvision training checkpoint (an encoder.pt or other weights file goes to "
+            "model.weights= of a training run)"
+        )
     config = MarsvisionModule.config_from_hparams(hparams)
-    module = method_class(config.method)(config, ClassInfo.from_hparams(hparams))
-    module.load_state_dict(state["state_dict"])
+    module_class = method_class(config.method)
+    if module_class.task == "pretrain":
+        raise ValueError(
+            f"{checkpoint}: a {config.method} pretraining checkpoint has no classifier to evaluate or predict "
+            f"with; fine-tune it first (model.weights={checkpoint})"
+        )
+    module = module_class(config, ClassInfo.from_hparams(hparams))
+    try:
+        module.load_state_dict(state["state_dict"])
+    except RuntimeError as error:  # a checkpoint of another network shape
+        raise ValueError(f"{checkpoint}: its weights do not fit method {config.method!r}: {error}") from error
     module.eval()
     return module, config
 
@@ -161,15 +213,27 @@ def evaluate_checkpoint(
 
     ``device``: ``auto`` (default: CUDA when present), ``cpu`` or ``cuda``.
     """
+    if not target.exists():
+        raise FileNotFoundError(f"{target}: no such run directory or checkpoint")
     if target.is_dir():
+        _config_of_run(target)  # a folder that is no run says so
         checkpoint = runfolder.best_checkpoint(target)
+        if not checkpoint.is_file():
+            raise FileNotFoundError(f"{target}: the run has no checkpoint yet ({checkpoint.name} missing)")
         run_dir: Path | None = target
     else:
         checkpoint, run_dir = target, None
+    target_device = resolve_device(device)
     module, config = load_module(checkpoint)
-    module.to(resolve_device(device))
+    module.to(target_device)
     if data_root is not None:
         config.data.root = data_root
     dataset, class_names, split_name = build_eval_dataset(config, split)
     evaluation = evaluate_model(module, dataset, config, class_names, run_dir=run_dir, split=split_name, primary=False)
-    return {"checkpoint": str(checkpoint), "split": split_name, "metrics": _headline(evaluation["metrics"])}
+    return {
+        "checkpoint": str(checkpoint),
+        "split": split_name,
+        "split_images": len(dataset),  # type: ignore[arg-type]
+        "task": module.task,
+        "metrics": _headline(evaluation["metrics"]),
+    }

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from marsvision.atomic import atomic_torch_save
+from marsvision.torchfiles import safe_torch_load
 
-
-def safe_torch_load(path: str | Path, map_location: Any = "cpu") -> Any:
-    """``torch.load`` restricted to tensors and plain containers (``weights_only=True``), with the path in errors."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint file does not exist")
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as error:  # torch raises several types for torn or foreign files
-        raise ValueError(f"{path}: not a loadable checkpoint ({type(error).__name__}: {error})") from error
+__all__ = ["AtomicCheckpointIO", "safe_torch_load"]
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

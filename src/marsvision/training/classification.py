@@ -52,7 +52,12 @@ class CrossEntropyClassification(MarsvisionModule):
         if config.model.weights:
             weights = resolve_weights(config.model.weights, config.runs_root)
             load_encoder_weights(encoder, weights, kind=cast(WeightsKind, config.model.weights_kind))
-        self.model = SemiSupervisedClassifier(encoder, self.num_classes, projection_dim=config.model.projection_dim)
+        self.model = SemiSupervisedClassifier(
+            encoder,
+            self.num_classes,
+            projection_dim=config.model.projection_dim,
+            dropout=config.model.classifier_dropout,
+        )
         self.val_confusion = ConfusionMatrix(self.num_classes)
 
     def backbone_modules(self) -> list[nn.Module]:
@@ -67,14 +72,19 @@ class CrossEntropyClassification(MarsvisionModule):
         """L_ce of the labeled batch: images (N, C, H, W), class indices (N,)."""
         return F.cross_entropy(self(images), targets)
 
+    def labeled_parts(self, images: Tensor, targets: Tensor) -> dict[str, Tensor]:
+        """Loss parts of the labeled batch: ``ce``, the supervised loss, and any part that shares its forward pass."""
+        return {"ce": self.supervised_loss(images, targets)}
+
     def extra_parts(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         """Unweighted loss parts from the other streams, each named in :attr:`loss_weights`."""
         return {}
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         images, targets = batch["labeled"]["image"], batch["labeled"]["label"]
-        parts = {"ce": self.supervised_loss(images, targets)}
-        extra = self.extra_parts(batch)
+        parts = self.labeled_parts(images, targets)
+        extra = {name: value for name, value in parts.items() if name != "ce"}
+        extra.update(self.extra_parts(batch))
         total = parts["ce"]
         for name, value in extra.items():
             if name in self.loss_weights:

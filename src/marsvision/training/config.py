@@ -45,6 +45,46 @@ def _dataset_names() -> list[str]:
 
 MethodName = Annotated[str, Registered("method", _method_names)]
 DatasetName = Annotated[str, Registered("dataset reader", _dataset_names)]
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Marks a number field with the interval its values must lie in; a value outside names the key.
+
+    ``low``/``high`` are inclusive unless ``low_open``/``high_open``; None leaves that side unbounded.
+    """
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def describe(self) -> str:
+        """``in (0, 1]``, ``> 0`` or ``>= 1``."""
+        if self.low is not None and self.high is not None:
+            return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+        if self.low is not None:
+            return f"{'>' if self.low_open else '>='} {self.low:g}"
+        return f"{'<' if self.high_open else '<='} {self.high:g}"
+
+    def contains(self, value: float) -> bool:
+        """Whether ``value`` lies in the interval."""
+        above = self.low is None or (value > self.low if self.low_open else value >= self.low)
+        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
+        return above and below
+
+
+PositiveInt = Annotated[int, Bounds(low=1)]
+NonNegativeInt = Annotated[int, Bounds(low=0)]
+PositiveFloat = Annotated[float, Bounds(low=0, low_open=True)]
+NonNegativeFloat = Annotated[float, Bounds(low=0)]
+Fraction = Annotated[float, Bounds(0, 1, low_open=True)]
+"""A share that cannot be empty: (0, 1]."""
+OpenFraction = Annotated[float, Bounds(0, 1, low_open=True, high_open=True)]
+Probability = Annotated[float, Bounds(0, 1)]
+"""A probability, a confidence threshold or an EMA decay: [0, 1]."""
+ProperShare = Annotated[float, Bounds(0, 1, high_open=True)]
+"""A share that must leave something over: [0, 1)."""
 Preprocess = Literal["plain", "paper000"]
 ClassModeName = Literal["terrain4", "paper6", "terrain4+unlabeled", "paper6+unlabeled"]
 Rover = Literal["msl", "mer", "all"]
@@ -65,8 +105,8 @@ class DataConfig:
     """Reader name from the dataset registry (ai4mars, paired-folder, msl-v1, msl-v2.1, unlabeled-folder)."""
     root: str = ""
     """Dataset root exactly as downloaded; ``{shared}`` expands to $MARSVISION_SHARED_DATA."""
-    image_size: int = 128
-    channels: int = 1
+    image_size: PositiveInt = 128
+    channels: PositiveInt = 1
     """1 = grayscale (NAVCAM); 3 replicates or keeps colour for ImageNet-style backbones."""
     preprocess: Preprocess = "plain"
     """``paper000``: nearest resize, ×1.5 brighten, clip (SPEC Method A); ``plain``: resize only."""
@@ -75,15 +115,15 @@ class DataConfig:
     test_agreement: TestAgreement = "min3"
     train_split: str = "train"
     eval_split: str = "test"
-    test_holdout: int = 0
+    test_holdout: NonNegativeInt = 0
     """Images of the training split held out as the test set (for folders without an official test split)."""
-    chronological: float | None = None
+    chronological: OpenFraction | None = None
     """If set, order by acquisition time: this first fraction trains, the rest is the test set (paper 002: 0.6)."""
-    val_fraction: float = 0.1
+    val_fraction: ProperShare = 0.1
     """Share of the labeled set kept for validation and early stopping (inside the label budget; never the test
     set); 0 trains on every labeled image with a fixed schedule."""
-    label_fraction: float = 1.0
-    label_count: int | None = None
+    label_fraction: Fraction = 1.0
+    label_count: PositiveInt | None = None
     fraction_seed: int = 0
     """Seed of the nested label subsets: fixed across methods and training seeds so that curves compare."""
     unlabeled_root: str | None = None
@@ -93,9 +133,9 @@ class DataConfig:
     e.g. the MSL v1 val images when they are the evaluation split); the run's ``images_seen`` counts them."""
     reshuffle_trainval: int | None = None
     drop_augmented: bool = False
-    batch_size: int = 8
-    unlabeled_batch_size: int = 16
-    num_workers: int = 0
+    batch_size: PositiveInt = 8
+    unlabeled_batch_size: PositiveInt = 16
+    num_workers: NonNegativeInt = 0
     cache_dir: str | None = None
 
 
@@ -112,9 +152,12 @@ class ModelConfig:
     weights: str | None = None
     """Path to initial encoder weights (marsvision pretraining checkpoint, MoCo v2, torchvision, SimCLRv2)."""
     weights_kind: WeightsKindName = "auto"
-    projection_dim: int = 128
-    projection_layers: int = 3
+    projection_dim: PositiveInt = 128
+    projection_layers: PositiveInt = 3
     """SimCLRv2 uses a 3-layer projection MLP, SimCLR v1 a 2-layer one."""
+    classifier_dropout: ProperShare = 0.0
+    """Dropout probability before H_cls (Table 3's Dropout baseline: 0.5, Srivastava et al. 2014's value for
+    hidden units); 0 = no dropout layer."""
 
 
 @dataclass
@@ -122,35 +165,37 @@ class OptimConfig:
     """Optimiser and learning-rate schedule (a pure epoch → factor function, see schedules.py)."""
 
     name: OptimizerName = "adam"
-    lr: float = 0.002 * 8**0.5
+    lr: PositiveFloat = 0.002 * 8**0.5
     """Paper 000 fine-tuning: 0.002·√batch with batch 8 (the paper prints 0.057; the formula gives 0.00566)."""
-    backbone_lr: float | None = None
+    backbone_lr: NonNegativeFloat | None = None
     """Separate learning rate for the pretrained encoder (paper 002 classification: 1e-6); None = lr."""
-    momentum: float = 0.9
-    weight_decay: float = 0.0
+    momentum: Probability = 0.9
+    weight_decay: NonNegativeFloat = 0.0
     schedule: ScheduleName = "constant"
-    warmup_epochs: int = 0
-    milestones: list[int] = field(default_factory=list)
-    gamma: float = 0.1
-    poly_power: float = 0.9
+    warmup_epochs: NonNegativeInt = 0
+    milestones: list[NonNegativeInt] = field(default_factory=list)
+    gamma: PositiveFloat = 0.1
+    poly_power: PositiveFloat = 0.9
 
 
 @dataclass
 class TrainerConfig:
     """Loop, devices and stopping; passed to the Lightning trainer."""
 
-    max_epochs: int = 50
+    max_epochs: PositiveInt = 50
     device: DeviceName = "auto"
-    devices: int = 1
-    num_nodes: int = 1
+    devices: PositiveInt = 1
+    num_nodes: PositiveInt = 1
     precision: PrecisionName = "32"
-    early_stopping_patience: int | None = 10
+    early_stopping_patience: NonNegativeInt | None = 10
     """Paper 000 trains up to 50 epochs 'until validation convergence': stop after this many epochs without gain."""
     monitor: str = "val/loss"
-    log_every_n_steps: int = 10
-    limit_train_batches: int | float = 1.0
+    log_every_n_steps: PositiveInt = 10
+    limit_train_batches: Annotated[int | float, Bounds(low=0, low_open=True)] = 1.0
     """Batches per epoch: an int counts batches, a float is a share of the epoch (Lightning's rule)."""
     progress_bar: bool = True
+    """A live bar per epoch on stderr when stderr is a terminal; without one (or with false) the command line
+    logs one plain line per epoch with its metrics."""
     channels_last: bool = False
     """NHWC memory layout for weights and image batches: faster convolutions with bf16 on recent GPUs."""
 
@@ -159,25 +204,25 @@ class TrainerConfig:
 class SimCLRConfig:
     """NT-Xent pretraining (SimCLR, Chen et al. 2020)."""
 
-    temperature: float = 0.1
+    temperature: PositiveFloat = 0.1
     """SimCLR's best value for large batches; small CPU batches may prefer 0.2-0.5 (see docs/results)."""
-    crop_size: int | None = None
+    crop_size: PositiveInt | None = None
     """Side of the augmented views; None = ``data.image_size`` (smaller crops make CPU pretraining affordable)."""
-    crop_scale_min: float = 0.2
-    blur_probability: float = 0.5
-    jitter_strength: float = 0.5
+    crop_scale_min: Fraction = 0.2
+    blur_probability: Probability = 0.5
+    jitter_strength: NonNegativeFloat = 0.5
 
 
 @dataclass
 class SemiSegConfig:
     """Method B segmentation: memory-bank contrastive loss, pseudo labels, three stages (paper 002 §5)."""
 
-    temperature: float = 0.07
-    contrastive_weight: float = 0.001
-    queue_len: int = 32
-    embedding_dim: int = 128
-    pseudo_label_threshold: float = 0.9
-    stage_epochs: list[int] = field(default_factory=lambda: [60, 60, 60])
+    temperature: PositiveFloat = 0.07
+    contrastive_weight: NonNegativeFloat = 0.001
+    queue_len: PositiveInt = 32
+    embedding_dim: PositiveInt = 128
+    pseudo_label_threshold: Probability = 0.9
+    stage_epochs: list[NonNegativeInt] = field(default_factory=lambda: [60, 60, 60])
     """Epochs of stage 1 (L_s alone), stage 2 (CE + λ L_s) and stage 3 (+ online pseudo labels)."""
 
 
@@ -188,45 +233,185 @@ class SegBaselineConfig:
     Each keeps an EMA teacher of the network and adds a loss on the unlabeled stream.
     """
 
-    ema_decay: float = 0.99
+    ema_decay: Probability = 0.99
     """Teacher θ' ← α θ' + (1 − α) θ after each step, with α = min(1 − 1/(step + 1), ema_decay)."""
-    unsupervised_weight: float = 1.0
+    unsupervised_weight: NonNegativeFloat = 1.0
     """Weight of the unlabeled-stream loss (pseudo-label cross-entropy, or the Mean Teacher consistency)."""
-    rampup_epochs: float = 0.0
+    rampup_epochs: NonNegativeFloat = 0.0
     """Sigmoid ramp-up exp(−5 (1 − t)²) of ``unsupervised_weight`` over these epochs (Mean Teacher); 0 = none."""
-    pseudo_label_threshold: float = 0.97
+    pseudo_label_threshold: Probability = 0.97
     """Teacher confidence a pseudo-labeled pixel needs to count (ReCo's strong threshold); ReCo's hard queries
     lie below it."""
-    cutout_ratio: float = 0.5
+    cutout_ratio: Fraction = 0.5
     """CutOut box side as a fraction of the image side (the box covers ratio² of the image)."""
-    cutmix_area: float = 0.5
+    cutmix_area: Fraction = 0.5
     """Share of the image covered by the CutMix box (French et al. 2020: one half)."""
-    reco_weight: float = 1.0
-    reco_temperature: float = 0.5
-    reco_num_queries: int = 256
+    reco_weight: NonNegativeFloat = 1.0
+    reco_temperature: PositiveFloat = 0.5
+    reco_num_queries: PositiveInt = 256
     """Queries per class present in the batch."""
-    reco_num_negatives: int = 512
+    reco_num_negatives: PositiveInt = 512
     """Negative keys per query."""
-    reco_weak_threshold: float = 0.7
+    reco_weak_threshold: Probability = 0.7
     """Teacher confidence an unlabeled pixel needs to take part in the regional contrast."""
+
+
+@dataclass
+class CCTConfig:
+    """Cross-consistency training (Ouali et al. 2020; ``method: seg-cct``), a Table 8 baseline of paper 002.
+
+    Defaults are CCT's public configuration (``configs/config.json``); its guided perturbations (cutout, context
+    and object masking) need a background class to tell objects from context and are left out (see cct.py).
+    """
+
+    unsupervised_weight: NonNegativeFloat = 30.0
+    """w_u, the weight of the consistency loss once ramped up (CCT: ``unsupervised_w`` 30)."""
+    rampup: Probability = 0.1
+    """Share of the run's epochs over which w_u rises along exp(−5 (1 − t)²) (CCT: ``ramp_up`` 0.1)."""
+    dropout_decoders: NonNegativeInt = 6
+    """Auxiliary decoders whose input goes through spatial dropout (CCT: ``drop`` 6)."""
+    dropout_rate: ProperShare = 0.5
+    """Channel dropout probability of those decoders (CCT: ``drop_rate`` 0.5, ``spatial``)."""
+    feature_drop_decoders: NonNegativeInt = 6
+    """Auxiliary decoders whose input loses its most active region (CCT: ``feature_drop`` 6)."""
+    feature_noise_decoders: NonNegativeInt = 6
+    """Auxiliary decoders whose input is multiplied by 1 + uniform noise (CCT: ``feature_noise`` 6)."""
+    noise_range: NonNegativeFloat = 0.3
+    """The noise is drawn from U(−noise_range, noise_range) (CCT: ``uniform_range`` 0.3)."""
+    vat_decoders: NonNegativeInt = 2
+    """Auxiliary decoders whose input gets a virtual adversarial perturbation (CCT: ``vat`` 2)."""
+    vat_xi: PositiveFloat = 1.0e-6
+    """Step of the power iteration that finds the adversarial direction (CCT: ``xi`` 1e-6)."""
+    vat_eps: NonNegativeFloat = 2.0
+    """Norm of the adversarial perturbation, per image (CCT: ``eps`` 2.0)."""
+
+
+@dataclass
+class LESSConfig:
+    """LESS (Zhao et al. 2021; ``method: seg-less-within`` and ``seg-less-cross``), a Table 8 baseline of paper 002.
+
+    Loss settings are the authors' public code's; paper 002 and Zhao et al.'s abstract give no schedule for
+    this data, so the stage lengths and the resize are our choices.
+    """
+
+    stage_epochs: list[NonNegativeInt] = field(default_factory=lambda: [60, 60, 60])
+    """Epochs of the three stages: the pseudo-labeler trained with cross-entropy on the labeled images; the
+    contrastive pretraining on labeled and (fixed) pseudo-labeled images; the cross-entropy fine-tuning (our
+    choice: paper 002's 60-epoch stages)."""
+    temperature: PositiveFloat = 0.07
+    """τ of the pixel contrastive loss (Zhao et al.'s code: 0.07)."""
+    projection_layers: PositiveInt = 2
+    """Layers of the 1×1-convolution projection head (Zhao et al.'s code: 2)."""
+    projection_channels: PositiveInt = 256
+    """Width of the projection head (Zhao et al.'s code: 256)."""
+    resize: PositiveInt = 64
+    """Side of the feature map the loss is computed on (every pixel pair counts, so the cost grows as side⁴;
+    the authors' code takes it as an argument without a default: our choice)."""
 
 
 @dataclass
 class ClassificationConfig:
     """Method B classification (CE + λ_s inter-class contrastive + λ_u similarity, paper 002 §4) and its baselines."""
 
-    temperature: float = 0.2
-    supervised_weight: float = 1.0
-    unsupervised_weight: float = 0.2
-    contrastive_batch_images_per_class: int = 2
-    focal_gamma: float = 2.0
-    class_balanced_beta: float = 0.9999
-    pseudo_label_threshold: float = 0.95
-    mix_alpha: float = 1.0
+    temperature: PositiveFloat = 0.2
+    supervised_weight: NonNegativeFloat = 1.0
+    unsupervised_weight: NonNegativeFloat = 0.2
+    contrastive_batch_images_per_class: PositiveInt = 2
+    focal_gamma: NonNegativeFloat = 2.0
+    class_balanced_beta: ProperShare = 0.9999
+    pseudo_label_threshold: Probability = 0.95
+    mix_alpha: PositiveFloat = 1.0
     labeled_augmentation: Literal["weak", "strong"] = "weak"
     """Augmentation of the cross-entropy's labeled stream: ``weak`` (horizontal flip) or ``strong`` (paper 002's
     contrastive views). Paper 002 (Table 4, "+Strong Aug") reports strong views cost the cross-entropy accuracy;
     the contrastive streams always get the strong views."""
+
+
+@dataclass
+class ClsBaselineConfig:
+    """Settings of the Table 3 baselines beyond cross-entropy (``method: cls-center``, ``cls-triplet`` ...).
+
+    Paper 002 gives none of them: each default is the original paper's, each weight scales a part added to L_ce.
+    """
+
+    center_weight: NonNegativeFloat = 0.003
+    """λ of the center loss (Wen et al. 2016: λ = 0.003 for their face models)."""
+    center_alpha: Probability = 0.5
+    """α, the rate of the center update c_j ← c_j − α Δc_j (Wen et al. 2016: 0.5)."""
+    triplet_weight: NonNegativeFloat = 1.0
+    """Weight of the triplet loss next to L_ce (FaceNet trains it alone; 1 is our choice)."""
+    triplet_margin: NonNegativeFloat = 0.2
+    """α, the margin between squared distances on the unit sphere (Schroff et al. 2015: 0.2)."""
+    triplet_mining: Literal["semi-hard", "batch-all"] = "semi-hard"
+    """``semi-hard``: every anchor-positive pair with its nearest negative beyond the positive (Schroff et al.
+    2015, the selection FaceNet trains with); ``batch-all``: the mean of the hinge over every triplet."""
+    ldam_max_margin: NonNegativeFloat = 0.5
+    """Δ of the rarest class; Δ_j = C / n_j^(1/4) is scaled to it (Cao et al. 2019, public code: 0.5)."""
+    ldam_scale: PositiveFloat = 30.0
+    """s, the scale of the cosine logits (Cao et al. 2019, public code: 30)."""
+    drw_epoch: NonNegativeInt = 20
+    """Epoch from which DRW re-weights the classes: Cao et al. start at their first learning-rate decay (160 of
+    200 CIFAR epochs); paper 002's first decay is at epoch 20."""
+    drw_beta: ProperShare = 0.9999
+    """β of the class-balanced weights DRW switches to (Cao et al. 2019 use Cui et al.'s 0.9999)."""
+    decoupling_stage_epochs: list[NonNegativeInt] = field(default_factory=lambda: [30, 10])
+    """Decoupling (Kang et al. 2020): epochs of stage 1 (cross-entropy, instance-balanced: paper 002's 30-epoch
+    schedule) and stage 2 (classifier re-training on class-balanced batches over the frozen backbone: Kang et al.
+    re-train cRT for 10 epochs and LWS for 5 on ImageNet-LT)."""
+    s4l_weight: NonNegativeFloat = 1.0
+    """w of the self-supervised loss of S4L (Zhai et al. 2019, public code: ``rot_loss_weight`` 1.0)."""
+    jigsaw_permutations: PositiveInt = 100
+    """Size of the jigsaw permutation set (Kolesnikov et al. 2019: ``permutations_100_max``)."""
+    jigsaw_permutations_per_image: PositiveInt = 8
+    """Puzzles per image and step, from one draw for the batch (Kolesnikov et al. 2019: ``perm_subset_size`` 8)."""
+    jigsaw_patch_fraction: Fraction = 0.75
+    """Tile side as a share of its grid cell (Kolesnikov et al. 2019: 64-pixel tiles in 85-pixel cells)."""
+    jigsaw_embedding_dim: PositiveInt = 1000
+    """Per-tile embedding width (Kolesnikov et al. 2019: ``embed_dim`` 1000)."""
+    jigsaw_hidden_dim: PositiveInt = 4096
+    """Width of the permutation head's hidden layer (AlexNet's fc7, as Kolesnikov et al. 2019)."""
+
+
+@dataclass
+class SegmentationConfig:
+    """The supervised cross-entropy every segmentation method trains with."""
+
+    class_weighting: Literal["none", "inverse-sqrt-frequency"] = "none"
+    """Class weights of the labeled cross-entropy from the labeled pixels' class frequencies f_c: ``none`` (SPEC,
+    Method A: no weighting), or w_c ∝ 1/√f_c scaled to a pixel-weighted mean of 1, so that rare sand and big rock
+    count more without changing the loss's scale (the square root softens inverse-frequency weights, which
+    over-predict rare classes)."""
+
+
+@dataclass
+class ConsistencyConfig:
+    """Weak-to-strong consistency: UniMatch (Yang et al., CVPR 2023) and FixMatch (Sohn et al., NeurIPS 2020).
+
+    L = L_x + w_s · mean_k L_s,k + w_fp · L_fp: L_x the cross-entropy on labeled images; L_s,k the confident
+    pseudo-label cross-entropy on strong view k of an unlabeled image, the pseudo labels being the model's own
+    arg-max on the weak view where its confidence reaches τ; L_fp the same on the weak view decoded from
+    dropped-out encoder features (UniMatch's feature perturbation; segmentation only).
+    """
+
+    threshold: Probability = 0.95
+    """τ (FixMatch and UniMatch: 0.95)."""
+    strong_weight: NonNegativeFloat = 1.0
+    """w_s: FixMatch's λ_u = 1; UniMatch's ½(¼ + ¼) for two views against ½ for L_x is the same ratio."""
+    feature_perturbation_weight: NonNegativeFloat = 1.0
+    """w_fp: UniMatch's ½ against ½ for L_x; 0 turns UniMatch into FixMatch with two strong views."""
+    feature_dropout: ProperShare = 0.5
+    """Channel dropout on the encoder features of the feature-perturbed view (UniMatch: 0.5)."""
+    strong_views: PositiveInt = 2
+    """Strong views per unlabeled image (UniMatch's dual stream: 2; FixMatch: 1)."""
+    cutmix_probability: Probability = 0.5
+    """Chance that a strong view pastes a box of another unlabeled image, with its pseudo labels (UniMatch: 0.5)."""
+    cutmix_area: Fraction = 0.25
+    """Share of the image the CutMix box covers (UniMatch draws 0.02-0.4)."""
+    jitter: ProperShare = 0.5
+    """Brightness and contrast factors of the strong views are drawn from [1 − jitter, 1 + jitter]."""
+    jitter_probability: Probability = 0.8
+    grayscale_probability: Probability = 0.2
+    blur_probability: Probability = 0.5
 
 
 @dataclass
@@ -255,7 +440,12 @@ class RunConfig:
     simclr: SimCLRConfig = field(default_factory=SimCLRConfig)
     semiseg: SemiSegConfig = field(default_factory=SemiSegConfig)
     segbaseline: SegBaselineConfig = field(default_factory=SegBaselineConfig)
+    cct: CCTConfig = field(default_factory=CCTConfig)
+    less: LESSConfig = field(default_factory=LESSConfig)
+    segmentation: SegmentationConfig = field(default_factory=SegmentationConfig)
     classification: ClassificationConfig = field(default_factory=ClassificationConfig)
+    clsbaseline: ClsBaselineConfig = field(default_factory=ClsBaselineConfig)
+    consistency: ConsistencyConfig = field(default_factory=ConsistencyConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
 
 
@@ -278,6 +468,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
                 raise ConfigError(
                     f"{key}: unknown {extra.what} {value!r}{_suggestion(value, names)}; choose one of {names}"
                 )
+            if isinstance(extra, Bounds) and not extra.contains(value):
+                raise ConfigError(f"{key} must be {extra.describe()}, got {value!r}")
         return value
     if origin is Literal:
         if value not in get_args(tp):
@@ -294,6 +486,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
                 return _coerce(value, option, key)
             except ConfigError as error:
                 errors.append(str(error))
+        if len(errors) == 1:  # an optional value: the one type's own message (a bound, a choice) says more
+            raise ConfigError(errors[0])
         raise ConfigError(f"{key}: {value!r} is not a {_describe(tp)}")
     if origin is dict:
         if not isinstance(value, dict):
@@ -471,9 +665,21 @@ def recipe_path(name_or_path: str) -> Path:
         return candidate
     bundled = RECIPES_DIR / f"{name_or_path}.yaml"
     if not bundled.is_file():
-        names = ", ".join(list_recipes())
-        raise ConfigError(f"unknown recipe {name_or_path!r}; bundled recipes: {names}")
+        names = list(list_recipes())
+        close = difflib.get_close_matches(name_or_path, names, n=3)
+        hint = f"did you mean {' or '.join(map(repr, close))}?" if close else "`marsvision recipes` lists them"
+        raise ConfigError(f"unknown recipe {name_or_path!r}; {hint} (or give a path to a .yaml file)")
     return bundled
+
+
+def recipe_chain(name_or_path: str) -> list[str]:
+    """The recipe and the recipes it builds on through ``base:``, itself first."""
+    chain = [name_or_path]
+    values = yaml.safe_load(recipe_path(name_or_path).read_text()) or {}
+    while isinstance(values, dict) and values.get("base"):
+        chain.append(str(values["base"]))
+        values = yaml.safe_load(recipe_path(chain[-1]).read_text()) or {}
+    return chain
 
 
 def load_recipe_values(name_or_path: str) -> dict[str, Any]:

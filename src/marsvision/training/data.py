@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+import numpy as np
 import torch
 from lightning.pytorch.utilities import CombinedLoader
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
@@ -32,7 +33,14 @@ from marsvision.data.registry import build_dataset, reader_class
 from marsvision.data.samplers import ClassBalancedBatchSampler
 from marsvision.data.splits import chronological_split, complement_indices, holdout_split, nested_fraction_indices
 from marsvision.data.transforms import segmentation_train_transform
-from marsvision.data.views import JointView, MultiView, semi_supervised_views, simclr_view_transform, weak_view
+from marsvision.data.views import (
+    JointView,
+    MultiView,
+    PaddingAware,
+    semi_supervised_views,
+    simclr_view_transform,
+    weak_view,
+)
 from marsvision.data.wrappers import LabelDropped, MappedDataset
 from marsvision.training.config import DataConfig, RunConfig
 from marsvision.training.reproducibility import EpochKeyedBatches, EpochSeededSampler, ItemSeeded
@@ -42,11 +50,15 @@ PIN_MEMORY = torch.cuda.is_available()
 SHARED_DATA_ENV = "MARSVISION_SHARED_DATA"
 DEFAULT_SHARED_DATA = "../shared/data"
 
-Stream = Literal["labeled", "balanced", "unlabeled", "unlabeled-views", "simclr-views"]
+Stream = Literal[
+    "labeled", "balanced", "labeled-balanced", "unlabeled", "unlabeled-views", "unlabeled-weak-strong", "simclr-views"
+]
 """What a method may draw each step: labeled images with the task's training augmentation; class-balanced
-pairs of different labeled images (paper 002's L_s); unlabeled images (the task's training augmentation for
-segmentation, a weak flip for classification); two strong views of each unlabeled image (paper 002's L_u);
-two SimCLR views of every image of the training split (pretraining)."""
+pairs of different labeled images (paper 002's L_s); the same class-balanced batches with the labeled stream's
+augmentation (Decoupling's classifier re-training); unlabeled images (segmentation: the training augmentation,
+with ``valid`` marking the image's own pixels; classification: a weak flip); two strong views of each unlabeled
+image (paper 002's L_u); a weak and a strong view of each unlabeled image (FixMatch); two SimCLR views of every
+image of the training split (pretraining)."""
 Task = Literal["pretrain", "segmentation", "classification"]
 
 
@@ -122,7 +134,8 @@ class ClassInfo:
     ids: list[int] = field(default_factory=list)
     """The dataset's id of each class index (MSL v1 skips 22 'sun'), so predictions map back."""
     samples_per_class: list[int] = field(default_factory=list)
-    """Labeled training images per class (class-balanced loss)."""
+    """Labeled training samples per class: images (classification), labeled pixels (segmentation, when its
+    cross-entropy weighs classes by frequency); empty when nothing needs them."""
 
     def __post_init__(self) -> None:
         if not self.ids:
@@ -204,6 +217,20 @@ def _simclr_views(config: RunConfig) -> MultiView:
     return MultiView(views, n_views=2)
 
 
+def _samples_per_class(config: RunConfig, task: Task, pool: Any, labeled: list[int], targets: list[int]) -> list[int]:
+    """Labeled training samples per class: images (classification), or pixels (segmentation).
+
+    Pixels are counted only when the segmentation loss weighs its classes by frequency (every labeled label map
+    is read once).
+    """
+    if task == "classification":
+        return [targets.count(c) for c in range(len(pool.class_names))]
+    if config.segmentation.class_weighting == "none":
+        return []
+    pixels = sum((pool.class_pixel_counts(i)[:-1] for i in labeled), start=np.zeros(len(pool.class_names), np.int64))
+    return [int(count) for count in pixels]
+
+
 def build_run_data(config: RunConfig, task: Task, streams: tuple[str, ...]) -> RunData:
     """The loaders of ``streams`` for a method of ``task``, the validation loader and the held-out test set."""
     cfg = config.data
@@ -219,16 +246,21 @@ def build_run_data(config: RunConfig, task: Task, streams: tuple[str, ...]) -> R
     classes = ClassInfo(
         splits.class_names,
         list(getattr(pool, "class_ids", [])),
-        [targets.count(c) for c in range(len(splits.class_names))] if targets else [],
+        _samples_per_class(config, task, pool, splits.labeled, targets),
     )
     strong = semi_supervised_views(cfg.image_size, channels=cfg.channels)
+    weak = weak_view()
     if task == "segmentation":
         labeled_transform: Any = segmentation_train_transform(cfg.image_size)
-        unlabeled_transform: Callable[..., Any] = labeled_transform
+        unlabeled_function: Callable[..., Any] = PaddingAware(labeled_transform)
     else:
-        weak = weak_view()
         chosen = strong if config.classification.labeled_augmentation == "strong" else weak
-        labeled_transform, unlabeled_transform = JointView(v2.Identity(), chosen), weak
+        labeled_transform, unlabeled_function = JointView(v2.Identity(), chosen), ImageTransform(weak)
+    unlabeled_item_functions: dict[str, Callable[..., Any]] = {
+        "unlabeled": unlabeled_function,
+        "unlabeled-views": MultiView(strong, n_views=2),
+        "unlabeled-weak-strong": MultiView([weak, strong]),
+    }
     labeled = Subset(reader(cfg, cfg.train_split, transform=labeled_transform), splits.labeled)
     loaders: dict[str, DataLoader[Any]] = {}
     unlabeled_count = 0
@@ -237,24 +269,20 @@ def build_run_data(config: RunConfig, task: Task, streams: tuple[str, ...]) -> R
         if stream == "labeled":
             loaders[stream] = _shuffled_loader(labeled, cfg, cfg.batch_size, config.seed)
             steps = len(loaders[stream])
-        elif stream == "balanced":
+        elif stream in ("balanced", "labeled-balanced"):
             sampler = ClassBalancedBatchSampler(
                 targets, config.classification.contrastive_batch_images_per_class, seed=config.seed, num_batches=steps
             )
-            strong_labeled = Subset(
-                reader(cfg, cfg.train_split, transform=JointView(v2.Identity(), strong)), splits.labeled
-            )
+            transform = JointView(v2.Identity(), strong) if stream == "balanced" else labeled_transform
+            balanced_labeled = Subset(reader(cfg, cfg.train_split, transform=transform), splits.labeled)
             loaders[stream] = DataLoader(
-                ItemSeeded(strong_labeled, config.seed + 1),
+                ItemSeeded(balanced_labeled, config.seed + 1),
                 batch_sampler=EpochKeyedBatches(sampler),
                 num_workers=cfg.num_workers,
                 pin_memory=PIN_MEMORY,
             )
-        elif stream in ("unlabeled", "unlabeled-views"):
-            item_function: Callable[..., Any] = (
-                ImageTransform(unlabeled_transform) if stream == "unlabeled" else MultiView(strong, n_views=2)
-            )
-            images = MappedDataset(unlabeled_images(config, splits), item_function)
+        elif stream in unlabeled_item_functions:
+            images = MappedDataset(unlabeled_images(config, splits), unlabeled_item_functions[stream])
             unlabeled_count = max(unlabeled_count, len(images))
             loaders[stream] = cycling_loader(
                 images, cfg, batch_size=cfg.unlabeled_batch_size, steps=steps, seed=config.seed + 2

@@ -54,14 +54,17 @@ def build_segmentation_model(config: RunConfig, num_classes: int, *, with_embedd
 def resolve_weights(weights: str, runs_root: str) -> Path:
     """A weights path, or ``latest:<run name>``: the encoder of the newest run of that name under ``runs_root``.
 
-    Sweeps write their runs into the sweep folder, so the parent of ``runs_root`` is searched as well.
+    Sweeps write their runs into the sweep folder, so the parent of ``runs_root`` is searched as well. A run
+    marked failed (``FAILED``) is skipped.
     """
     if not weights.startswith("latest:"):
         return Path(weights).expanduser()
     name = weights.removeprefix("latest:")
     roots = [Path(runs_root), Path(runs_root).parent, Path("runs")]
+    encoders = {p.resolve() for root in roots for p in root.glob(f"{name}-*/{runfolder.ENCODER_FILE}")}
     candidates = sorted(
-        (p for root in roots for p in root.glob(f"{name}-*/{runfolder.ENCODER_FILE}")), key=lambda p: p.stat().st_mtime
+        (p for p in encoders if not (p.parent / runfolder.FAILED_FILE).exists()),
+        key=lambda p: (p.stat().st_mtime, p.parent.name),
     )
     if not candidates:
         searched = ", ".join(str(r) for r in dict.fromkeys(roots))

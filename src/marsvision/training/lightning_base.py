@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import lightning as L
@@ -109,6 +110,13 @@ class MarsvisionModule(L.LightningModule):
         """Modules trained at ``optim.backbone_lr`` (the encoder); every other parameter uses ``optim.lr``."""
         return []
 
+    def lr_schedule(self, steps_per_epoch: int, total_steps: int) -> Callable[[int], float]:
+        """Optimizer step → multiplier of the base learning rates: the config's schedule over the whole run.
+
+        A method with stages of their own schedule (Decoupling's classifier re-training) overrides it.
+        """
+        return lr_multiplier(self.config.optim, steps_per_epoch, total_steps)
+
     def on_fit_start(self) -> None:
         if self.config.trainer.channels_last:
             self.to(memory_format=torch.channels_last)
@@ -125,7 +133,5 @@ class MarsvisionModule(L.LightningModule):
         optimizer = build_optimizer(self.config.optim, backbone, heads)
         total_steps = int(self.trainer.estimated_stepping_batches)
         steps_per_epoch = max(total_steps // max(self.trainer.max_epochs or 1, 1), 1)
-        schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lr_multiplier(self.config.optim, steps_per_epoch, total_steps)
-        )
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, self.lr_schedule(steps_per_epoch, total_steps))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}

@@ -37,6 +37,14 @@ def seed_torch(seed: int, device: torch.device | None = None) -> None:
         torch.cuda.manual_seed(seed)
 
 
+def step_generator(seed: int, step: int, rank: int) -> torch.Generator:
+    """A CPU generator that is a pure function of (seed, step, rank), for a step's own draws.
+
+    Masks, boxes and photometric parameters drawn from it replay in a resumed run; every rank draws differently.
+    """
+    return torch.Generator().manual_seed(seed * 1_000_003 + step * 1_009 + rank)
+
+
 class EpochSeededSampler(Sampler[tuple[int, int]]):
     """Yield ``(epoch, index)`` keys in an order that is a pure function of (seed, epoch).
 

@@ -8,6 +8,8 @@ import os
 import platform
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ from typing import Any
 import yaml
 
 from marsvision.atomic import atomic_write_text
-from marsvision.runfolder import CONFIG_FILE, META_FILE, METRICS_FILE
+from marsvision.runfolder import CHECKPOINT_DIR, CONFIG_FILE, FAILED_FILE, META_FILE, METRICS_FILE
 from marsvision.training.config import RunConfig, to_dict
 
 
@@ -62,8 +64,10 @@ def global_rank() -> int:
     return nodes * int(os.environ.get("LOCAL_WORLD_SIZE", 1)) + local
 
 
-def create_run_dir(config: RunConfig, argv: list[str] | None = None) -> Path:
+def create_run_dir(config: RunConfig, argv: list[str] | None = None, resolved: dict[str, Any] | None = None) -> Path:
     """Make ``<runs_root>/<name>-<timestamp>/`` with ``config.yaml`` and ``meta.json``; return its path.
+
+    ``resolved`` goes into ``meta.json`` as is: what references such as ``model.weights=latest:NAME`` named.
 
     Under DDP every rank calls this: the first process creates the folder and exports its path in
     ``$MARSVISION_RUN_DIR``, which Lightning's launcher passes to the ranks it starts; with torchrun or SLURM
@@ -74,7 +78,7 @@ def create_run_dir(config: RunConfig, argv: list[str] | None = None) -> Path:
         run_dir = Path(shared)
         run_dir.mkdir(parents=True, exist_ok=True)
         if global_rank() == 0 and not (run_dir / CONFIG_FILE).is_file():
-            _write_provenance(run_dir, config, argv)
+            _write_provenance(run_dir, config, argv, resolved)
         return run_dir
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     root = Path(config.runs_root)
@@ -84,11 +88,13 @@ def create_run_dir(config: RunConfig, argv: list[str] | None = None) -> Path:
         suffix += 1
         run_dir = root / f"{config.name}-{stamp}-{suffix}"
     run_dir.mkdir(parents=True)
-    _write_provenance(run_dir, config, argv)
+    _write_provenance(run_dir, config, argv, resolved)
     return run_dir
 
 
-def _write_provenance(run_dir: Path, config: RunConfig, argv: list[str] | None) -> None:
+def _write_provenance(
+    run_dir: Path, config: RunConfig, argv: list[str] | None, resolved: dict[str, Any] | None
+) -> None:
     atomic_write_text(run_dir / CONFIG_FILE, yaml.safe_dump(to_dict(config), sort_keys=False))
     meta = {
         "git_commit": git_commit(),
@@ -97,7 +103,32 @@ def _write_provenance(run_dir: Path, config: RunConfig, argv: list[str] | None) 
         "command": argv if argv is not None else sys.argv,
         "started": dt.datetime.now().isoformat(timespec="seconds"),
     }
+    if resolved:
+        meta["resolved"] = resolved
     write_json_atomic(run_dir / META_FILE, meta)
+
+
+@contextmanager
+def failure_marked(run_dir: Path) -> Iterator[None]:
+    """Write ``FAILED`` (the error, one line) into ``run_dir`` if the block raises, then re-raise.
+
+    ``latest:`` references skip such a run; ``--resume`` removes the mark (see :func:`prepare_resume`).
+    """
+    try:
+        yield
+    except BaseException as error:
+        if global_rank() == 0:
+            reason = " ".join(str(error).split()) or type(error).__name__
+            (run_dir / FAILED_FILE).write_text(f"{type(error).__name__}: {reason}\n")
+        raise
+
+
+def prepare_resume(run_dir: Path) -> None:
+    """Before a run continues: drop its ``FAILED`` mark and the temp files a killed checkpoint write left."""
+    (run_dir / FAILED_FILE).unlink(missing_ok=True)
+    for folder in (run_dir, run_dir / CHECKPOINT_DIR):
+        for stale in folder.glob(".*.tmp"):  # atomic writes name their temp files .<target>.<random>.tmp
+            stale.unlink(missing_ok=True)
 
 
 def append_metrics(run_dir: Path, record: dict[str, Any]) -> None:

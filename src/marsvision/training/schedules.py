@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from itertools import pairwise
 
 from marsvision.training.config import OptimConfig
 
@@ -49,5 +50,31 @@ def lr_multiplier(config: OptimConfig, steps_per_epoch: int, total_steps: int) -
 
     def multiplier(step: int) -> float:
         return warmup_factor(step, warmup_steps) * decay(step)
+
+    return multiplier
+
+
+def stage_at(epoch: int, stage_epochs: Sequence[int], names: Sequence[str]) -> str:
+    """Name of the stage an epoch belongs to: epochs run through the stages in order, skipping empty ones."""
+    boundary = 0
+    for name, length in zip(names, stage_epochs, strict=True):
+        boundary += length
+        if epoch < boundary:
+            return name
+    return names[-1]
+
+
+def restarted_per_stage(
+    config: OptimConfig, steps_per_epoch: int, stage_epochs: Sequence[int]
+) -> Callable[[int], float]:
+    """The schedule named in ``config``, run afresh over each stage's own steps (a stage that trains anew)."""
+    starts = [0]
+    for length in stage_epochs:
+        starts.append(starts[-1] + length * steps_per_epoch)
+    schedules = [lr_multiplier(config, steps_per_epoch, max(end - start, 1)) for start, end in pairwise(starts)]
+
+    def multiplier(step: int) -> float:
+        stage = max(k for k in range(len(stage_epochs)) if step >= starts[k])
+        return schedules[stage](step - starts[stage])
 
     return multiplier

@@ -36,9 +36,11 @@ from torch import Tensor, nn
 
 from marsvision.data.classes import IGNORE_INDEX
 from marsvision.data.labels import downsample_labels
+from marsvision.losses.confident_cross_entropy import confident_cross_entropy
 from marsvision.losses.regional_contrast import RegionalContrastLoss
-from marsvision.training.config import RunConfig
+from marsvision.training.config import RunConfig, SegBaselineConfig
 from marsvision.training.data import ClassInfo, Stream
+from marsvision.training.reproducibility import step_generator
 from marsvision.training.seg_augment import classmix_mask, cutmix_box_mask, cutout_mask, mix
 from marsvision.training.segmentation import SegmentationModule
 
@@ -63,24 +65,6 @@ def ema_update(teacher: nn.Module, student: nn.Module, decay: float) -> None:
         t.mul_(decay).add_(s.detach(), alpha=1.0 - decay)
     for tb, sb in zip(teacher.buffers(), student.buffers(), strict=True):
         tb.copy_(sb)
-
-
-def confident_cross_entropy(
-    logits: Tensor, targets: Tensor, confidence: Tensor, threshold: float, ignore_index: int = IGNORE_INDEX
-) -> Tensor:
-    """Σ_{i: y_i ≠ ignore, c_i ≥ threshold} CE(logits_i, y_i) / #{i: y_i ≠ ignore}.
-
-    Args:
-        logits: (N, K, H, W).
-        targets: (N, H, W) pseudo labels, ``ignore_index`` where there is none.
-        confidence: (N, H, W) teacher confidence of each pseudo label.
-        threshold: confidence a pixel needs to count in the numerator.
-        ignore_index: label value of pixels without a pseudo label.
-    """
-    ce = F.cross_entropy(logits, targets, ignore_index=ignore_index, reduction="none")  # (N, H, W)
-    counted = targets != ignore_index
-    keep = counted & (confidence >= threshold)
-    return (ce * keep).sum() / counted.sum().clamp(min=1)
 
 
 class MixedBatch(NamedTuple):
@@ -126,6 +110,26 @@ def mix_classmix(images: Tensor, pseudo: Tensor, confidence: Tensor, generator: 
     return _paste_partner(images, pseudo, confidence, classmix_mask(pseudo, generator))
 
 
+def build_regional_contrast(num_classes: int, cfg: SegBaselineConfig) -> RegionalContrastLoss:
+    """ReCo's regional contrast with the ``segbaseline.reco_*`` settings."""
+    return RegionalContrastLoss(
+        num_classes,
+        temperature=cfg.reco_temperature,
+        num_queries=cfg.reco_num_queries,
+        num_negatives=cfg.reco_num_negatives,
+    )
+
+
+def hard_pixels(logits: Tensor, labels: Tensor, size: tuple[int, int], threshold: float) -> Tensor:
+    """(N, h, w) True where the network's probability of the label, downsampled to ``size``, is below ``threshold``.
+
+    ReCo draws its queries among these pixels; ``logits`` (N, K, H, W) and ``labels`` (N, H, W).
+    """
+    probability = logits.detach().float().softmax(dim=1)
+    of_label = probability.gather(1, labels.clamp(0, logits.shape[1] - 1).unsqueeze(1)).squeeze(1)  # (N, H, W)
+    return downsample_labels(of_label, size) < threshold
+
+
 class TeacherSegmentation(SegmentationModule):
     """The supervised segmenter + an EMA teacher whose pseudo labels on mixed unlabeled images train it.
 
@@ -163,15 +167,11 @@ class TeacherSegmentation(SegmentationModule):
         steps_per_epoch = max(int(self.trainer.num_training_batches), 1)
         return sigmoid_rampup(self.global_step, round(cfg.rampup_epochs * steps_per_epoch))
 
-    def step_generator(self) -> torch.Generator:
-        """Generator of this step's masks and samples: a function of (seed, step, rank), so resumes replay them."""
-        return torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.global_step * 1_009 + self.global_rank)
-
     def compute_losses(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         """The step's loss (``"loss"``) and its parts, from the labeled and unlabeled streams of ``batch``."""
         images, labels = batch["labeled"]["image"], batch["labeled"]["label"]
         unlabeled = batch["unlabeled"]["image"]
-        generator = self.step_generator()
+        generator = step_generator(self.config.seed, self.global_step, self.global_rank)
         teacher = self.teacher_probabilities(unlabeled)  # (M, K, H, W)
         confidence, pseudo = teacher.max(dim=1)  # (M, H, W) each
         mixed = self.mix(unlabeled, pseudo, confidence, generator)
@@ -254,13 +254,7 @@ class ReCo(ClassMixTeacher):
 
     def __init__(self, config: RunConfig, classes: ClassInfo | None = None) -> None:
         super().__init__(config, classes)
-        cfg = config.segbaseline
-        self.regional_contrast = RegionalContrastLoss(
-            self.num_classes,
-            temperature=cfg.reco_temperature,
-            num_queries=cfg.reco_num_queries,
-            num_negatives=cfg.reco_num_negatives,
-        )
+        self.regional_contrast = build_regional_contrast(self.num_classes, config.segbaseline)
 
     def add_parts(
         self, parts: dict[str, Tensor], outputs: dict[str, Tensor], labels: Tensor, mixed: MixedBatch, generator: Any
@@ -278,8 +272,4 @@ class ReCo(ClassMixTeacher):
 
     def hard_pixels(self, logits: Tensor, labels: Tensor, size: tuple[int, ...]) -> Tensor:
         """(N, h, w) True where the network's probability of the label is below ``pseudo_label_threshold``."""
-        probability = logits.detach().float().softmax(dim=1)
-        of_label = probability.gather(1, labels.clamp(0, self.num_classes - 1).unsqueeze(1)).squeeze(1)  # (N, H, W)
-        return (
-            downsample_labels(of_label, (int(size[0]), int(size[1]))) < self.config.segbaseline.pseudo_label_threshold
-        )
+        return hard_pixels(logits, labels, (int(size[0]), int(size[1])), self.config.segbaseline.pseudo_label_threshold)

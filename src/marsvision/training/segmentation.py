@@ -17,6 +17,21 @@ from marsvision.training.factory import build_segmentation_model
 from marsvision.training.lightning_base import MarsvisionModule
 
 
+def inverse_sqrt_frequency_weights(pixels_per_class: list[int]) -> torch.Tensor:
+    """w_c ∝ 1/√f_c from labeled pixel counts, scaled so that Σ_c f_c w_c = 1 (absent classes: 1).
+
+    With weight w, ``F.cross_entropy`` divides by Σ w_{y_i}; scaling w to a pixel-weighted mean of 1 keeps that sum
+    near the pixel count, so the loss keeps the unweighted loss's scale.
+    """
+    counts = torch.tensor(pixels_per_class, dtype=torch.float64)
+    if counts.sum() <= 0:
+        raise ValueError("class weighting needs labeled pixels: the labeled set has none")
+    frequency = counts / counts.sum()
+    weights = torch.where(frequency > 0, frequency.clamp(min=1e-12).rsqrt(), torch.zeros_like(frequency))
+    weights = weights / (frequency * weights).sum()
+    return torch.where(frequency > 0, weights, torch.ones_like(weights)).float()
+
+
 class SegmentationModule(MarsvisionModule):
     """Pixel-wise cross-entropy ignoring unlabeled pixels (no class weighting, SPEC Method A 'Loss').
 
@@ -26,11 +41,21 @@ class SegmentationModule(MarsvisionModule):
     task: ClassVar[Task] = "segmentation"
     with_embedding: ClassVar[bool] = False
     """Whether the network also returns the H_s embedding (the semi-supervised subclass needs it)."""
+    class_weights: torch.Tensor | None
 
     def __init__(self, config: RunConfig, classes: ClassInfo | None = None) -> None:
         super().__init__(config, classes)
         self.model = build_segmentation_model(config, self.num_classes, with_embedding=self.with_embedding)
+        weights = None
+        if config.segmentation.class_weighting == "inverse-sqrt-frequency":
+            weights = inverse_sqrt_frequency_weights(self.classes.samples_per_class)
+        self.register_buffer("class_weights", weights, persistent=False)  # rebuilt from hparams on load
         self.val_confusion = ConfusionMatrix(self.num_classes)
+
+    def labeled_cross_entropy(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The cross-entropy of labeled pixels (255 ignored), class-weighted as ``segmentation.class_weighting``."""
+        weight = None if self.class_weights is None else self.class_weights.to(logits.dtype)
+        return F.cross_entropy(logits, labels, weight=weight, ignore_index=IGNORE_INDEX)
 
     def backbone_modules(self) -> list[nn.Module]:
         return [cast(nn.Module, self.model.encoder)]
@@ -41,7 +66,7 @@ class SegmentationModule(MarsvisionModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         labeled = batch["labeled"]
-        loss = F.cross_entropy(self(labeled["image"]), labeled["label"], ignore_index=IGNORE_INDEX)
+        loss = self.labeled_cross_entropy(self(labeled["image"]), labeled["label"])
         return self.log_loss_parts({"loss": loss}, batch_size=len(labeled["image"]))
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:

@@ -16,6 +16,7 @@ from marsvision.data.classes import IGNORE_INDEX
 from marsvision.losses.elementwise_contrastive import ElementwiseContrastiveLoss
 from marsvision.training.config import RunConfig
 from marsvision.training.data import ClassInfo, Stream
+from marsvision.training.schedules import stage_at
 from marsvision.training.segmentation import SegmentationModule
 
 STAGES = ("contrastive", "joint", "pseudo")
@@ -23,12 +24,7 @@ STAGES = ("contrastive", "joint", "pseudo")
 
 def stage_of_epoch(epoch: int, stage_epochs: list[int]) -> str:
     """Name of the stage an epoch belongs to: epochs run through the stages in order, skipping empty ones."""
-    boundary = 0
-    for name, length in zip(STAGES, stage_epochs, strict=True):
-        boundary += length
-        if epoch < boundary:
-            return name
-    return STAGES[-1]
+    return stage_at(epoch, stage_epochs, STAGES)
 
 
 def pseudo_labels(

@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import itertools
 import json
+import logging
 import statistics
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from marsvision.runfolder import RESULTS_CSV, RESULTS_JSON, SUMMARY_JSON
 from marsvision.training import runs
 from marsvision.training.api import train
 from marsvision.training.config import load_config
+
+log = logging.getLogger(__name__)
 
 
 def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
@@ -31,6 +34,12 @@ def setting_name(point: dict[str, Any]) -> str:
         text = "none" if value is None else str(value)
         parts.append(f"{key.rsplit('.', 1)[-1]}={text}")
     return ",".join(parts).replace("/", "_").replace(":", "_").replace(" ", "")
+
+
+def setting_text(point: dict[str, Any], seed: int) -> str:
+    """A grid point and seed as people read them: ``label_fraction=0.2, weights=none, seed=1``."""
+    parts = [f"{key.rsplit('.', 1)[-1]}={'none' if value is None else value}" for key, value in point.items()]
+    return ", ".join([*parts, f"seed={seed}"])
 
 
 def summarise(rows: list[dict[str, Any]], grid_keys: list[str]) -> list[dict[str, Any]]:
@@ -89,24 +98,33 @@ def run_sweep(
     if out is None:
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         out = Path(base.runs_root) / f"{base.name}-sweep-{stamp}"
+    plan = [(point, seed) for point in grid_points(grid) for seed in seed_list]
+    configs = [  # every point's config is checked before the sweep folder is made
+        load_config(
+            recipe,
+            [
+                *overrides,
+                *(f"{key}={json.dumps(value)}" for key, value in point.items()),
+                f"seed={seed}",
+                f"runs_root={out}",
+                f"name={base.name}-{setting_name(point)}-seed{seed}",
+            ],
+        )
+        for point, seed in plan
+    ]
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = json.loads((out / RESULTS_JSON).read_text()) if (out / RESULTS_JSON).is_file() else []
     done = {(json.dumps({k: r[k] for k in grid}, sort_keys=True), r["seed"]) for r in rows}
-    for point in grid_points(grid):
-        point_key = json.dumps(point, sort_keys=True)
-        for seed in seed_list:
-            if (point_key, seed) in done:
-                continue
-            point_overrides = [f"{key}={json.dumps(value)}" for key, value in point.items()]
-            name = f"{base.name}-{setting_name(point)}-seed{seed}"
-            config = load_config(
-                recipe, [*overrides, *point_overrides, f"seed={seed}", f"runs_root={out}", f"name={name}"]
-            )
-            result = train(config, argv=argv)
-            run_dir = Path(result["run_dir"])
-            # run_dir relative to the sweep folder, so the sweep can be moved (and its report still finds the runs).
-            metrics = {**result["metrics"], "wall_time_s": result["wall_time_s"]}
-            rows.append({**point, "seed": seed, "run_dir": run_dir.name, "metrics": metrics})
-            _write_results(out, rows, list(grid))
+    for number, ((point, seed), config) in enumerate(zip(plan, configs, strict=True), start=1):
+        if (json.dumps(point, sort_keys=True), seed) in done:
+            log.info(f"run {number}/{len(plan)}: {setting_text(point, seed)} finished before, skipped")
+            continue
+        log.info(f"run {number}/{len(plan)}: {setting_text(point, seed)}")
+        result = train(config, argv=argv)
+        run_dir = Path(result["run_dir"])
+        # run_dir relative to the sweep folder, so the sweep can be moved (and its report still finds the runs).
+        metrics = {**result["metrics"], "wall_time_s": result["wall_time_s"]}
+        rows.append({**point, "seed": seed, "run_dir": run_dir.name, "metrics": metrics})
+        _write_results(out, rows, list(grid))
     summary = _write_results(out, rows, list(grid))
     return {"sweep_dir": str(out), "runs": len(rows), "summary": summary}

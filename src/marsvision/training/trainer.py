@@ -2,21 +2,45 @@
 
 from __future__ import annotations
 
+import logging
+import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from marsvision import runfolder
-from marsvision.training.callbacks import JsonlMetrics
+from marsvision.training.callbacks import ConsoleProgress, JsonlMetrics
 from marsvision.training.checkpoint import AtomicCheckpointIO
 from marsvision.training.config import RunConfig
 from marsvision.training.reproducibility import StepReseed
 
 ACCELERATORS = {"auto": "auto", "cpu": "cpu", "cuda": "gpu", "gpu": "gpu", "mps": "mps"}
+
+LIGHTNING_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric")
+BOILERPLATE_WARNINGS = (
+    r"`isinstance\(treespec, LeafSpec\)` is deprecated",  # torch deprecation inside Lightning, not our code
+    r"The number of training batches \(\d+\) is smaller than the logging interval",
+    r"The '\w+_dataloader' does not have many workers",
+    r"Checkpoint directory .* exists and is not empty",  # what a resumed run expects
+)
+"""Warnings every small or resumed run triggers, with nothing for the user to do about them."""
+
+
+def silence_lightning() -> None:
+    """Keep Lightning's per-run boilerplate off the console (``--verbose`` skips this call).
+
+    Lightning's INFO lines (GPU/TPU availability, a logger-service tip, ``limit_train_batches=1.0 was
+    configured``, ``Trainer.fit stopped``) and the :data:`BOILERPLATE_WARNINGS` go; its other warnings stay.
+    """
+    for name in LIGHTNING_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for pattern in BOILERPLATE_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern)
 
 
 def resolve_device(name: str | None) -> torch.device:
@@ -69,8 +93,8 @@ def build_trainer(
         JsonlMetrics(run_dir, stage_of_epoch),
         StepReseed(config.seed),
     ]
-    if cfg.progress_bar:
-        callbacks.append(TQDMProgressBar(refresh_rate=max(1, cfg.log_every_n_steps)))
+    # Lightning's own bar writes to stdout (which carries only a command's result): ours writes to stderr.
+    callbacks.append(ConsoleProgress(live=cfg.progress_bar and sys.stderr.isatty(), stage_of_epoch=stage_of_epoch))
     if monitor:
         callbacks.append(
             ModelCheckpoint(
@@ -98,7 +122,7 @@ def build_trainer(
         callbacks=callbacks,
         plugins=[AtomicCheckpointIO()],
         num_sanity_val_steps=0,
-        enable_progress_bar=cfg.progress_bar,
+        enable_progress_bar=False,
         enable_model_summary=False,
         default_root_dir=str(run_dir),
     )
