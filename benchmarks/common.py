@@ -9,12 +9,14 @@ import tempfile
 import time
 import weakref
 from collections.abc import Callable, Iterator
+from math import prod
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
+from torch.utils.flop_counter import FlopCounterMode
 
 SIZES = ("tiny", "cpu", "gpu")
 """``tiny``: a smoke run of a few seconds per benchmark; ``cpu``: what ``make bench`` runs; ``gpu``: full size."""
@@ -111,6 +113,35 @@ def peak_bytes(fn: Callable[[], Any], device: torch.device) -> int:
     with tracker:
         fn()
     return tracker.peak
+
+
+def conv_backward_flops(
+    grad_out_shape: list[int],
+    x_shape: list[int],
+    w_shape: list[int],
+    _bias: Any,
+    _stride: Any,
+    _padding: Any,
+    _dilation: Any,
+    transposed: bool,
+    _output_padding: Any,
+    _groups: int,
+    output_mask: list[bool],
+    out_shape: Any = None,
+    **kwargs: Any,
+) -> int:
+    """FLOPs of ``aten.convolution_backward``: each gradient asked for (input, weight) costs the forward's
+    2 · N · |w| · (positions the filter visits), with |w| = C_out · C_in / groups · kernel area (bias ignored)."""
+    positions = prod((x_shape if transposed else grad_out_shape)[2:])
+    forward = 2 * x_shape[0] * prod(w_shape) * positions
+    return forward * (int(output_mask[0]) + int(output_mask[1]))
+
+
+def flop_counter() -> FlopCounterMode:
+    """torch's FLOP counter, each real operation once: its own formula for a convolution's backward counts the
+    weight gradient of a grouped convolution once per group (DeepLabv3+'s 256-group depthwise convolutions,
+    SK-ResNet's grouped ones), so :func:`conv_backward_flops` replaces it."""
+    return FlopCounterMode(display=False, custom_mapping={torch.ops.aten.convolution_backward: conv_backward_flops})
 
 
 def mib(n: float) -> float:

@@ -62,6 +62,7 @@ def _config(task: str, size: str, device: torch.device, image_size: int | None, 
     recipes = {
         "segmentation": pick(size, tiny="demo-label-fractions", cpu="finetune-ai4mars256-cpu", gpu="finetune-ai4mars"),
         "semiseg": pick(size, tiny="demo-semiseg", cpu="wang-seg-ai4mars256-cpu", gpu="wang-seg-ai4mars"),
+        "simclr": pick(size, tiny="demo-simclr", cpu="simclr-ai4mars256-cpu", gpu="simclr-ai4mars"),
     }
     overrides = [
         "trainer.progress_bar=false",
@@ -96,35 +97,56 @@ def plain_optimizer(config: Any, params: Any, fused: bool) -> torch.optim.Optimi
     return torch.optim.Adam(params, lr=config.optim.lr, fused=fused or None)
 
 
-def plain_step_fn(task: str, module: Any, config: Any, fused: bool = False) -> Any:
-    """The hand-written step: the network, the loss written out, a plain optimiser. Returns step(batch)."""
+def plain_loss(task: str, module: Any, config: Any) -> tuple[list[torch.nn.Parameter], Any]:
+    """The parameters a hand-written step trains and its loss, ``loss(batch)``, written out: the cross-entropy
+    (segmentation), plus the memory-bank contrastive loss (semiseg), or NT-Xent on two views (simclr)."""
     from marsvision.data.labels import downsample_labels
     from marsvision.losses.elementwise_contrastive import elementwise_contrastive_loss
     from marsvision.losses.memory_bank import ClassMemoryBank
+    from marsvision.losses.nt_xent import nt_xent_loss
 
+    if task == "simclr":
+        encoder, head = module.encoder, module.projection_head
+
+        def contrastive(batch: dict[str, Any]) -> torch.Tensor:
+            view1, view2 = batch["views"]
+            loss: torch.Tensor = nt_xent_loss(head(encoder(view1)), head(encoder(view2)), config.simclr.temperature)
+            return loss
+
+        return [*encoder.parameters(), *head.parameters()], contrastive
     model = module.model
-    model.train()
-    optimizer = plain_optimizer(config, model.parameters(), fused)
     bank = None
     if task == "semiseg":
         bank = ClassMemoryBank(module.num_classes, config.semiseg.embedding_dim, config.semiseg.queue_len)
         bank.to(next(model.parameters()).device)
 
-    device = next(model.parameters()).device
+    def segmentation(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        out = model(batch["image"])
+        loss = F.cross_entropy(out["logits"], batch["label"], ignore_index=IGNORE_INDEX)
+        if bank is not None:
+            embedding = out["embedding"]
+            small = downsample_labels(batch["label"], (embedding.shape[-2], embedding.shape[-1]))
+            contrastive = elementwise_contrastive_loss(
+                embedding, small, bank.prototypes(), bank.valid(), temperature=config.semiseg.temperature
+            )
+            bank.push(embedding.detach(), small)
+            loss = loss + config.semiseg.contrastive_weight * contrastive
+        return loss
 
-    def step(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    return list(model.parameters()), segmentation
+
+
+def plain_step_fn(task: str, module: Any, config: Any, fused: bool = False) -> Any:
+    """The hand-written step: the network, the loss written out, a plain optimiser. Returns step(batch)."""
+    module.train()
+    parameters, loss_of = plain_loss(task, module, config)
+    optimizer = plain_optimizer(config, parameters, fused)
+    device = parameters[0].device
+
+    def step(batch: dict[str, Any]) -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)
         with autocast(device, config.trainer.precision):
-            out = model(batch["image"])
-            loss = F.cross_entropy(out["logits"], batch["label"], ignore_index=IGNORE_INDEX)
-            if bank is not None:
-                embedding = out["embedding"]
-                small = downsample_labels(batch["label"], (embedding.shape[-2], embedding.shape[-1]))
-                contrastive = elementwise_contrastive_loss(
-                    embedding, small, bank.prototypes(), bank.valid(), temperature=config.semiseg.temperature
-                )
-                bank.push(embedding.detach(), small)
-                loss = loss + config.semiseg.contrastive_weight * contrastive
+            loss = loss_of(batch)
         loss.backward()
         optimizer.step()
         return loss

@@ -78,23 +78,29 @@ def _overhead(r: dict) -> tuple[list[list[Any]], list[str]]:
 def _utilisation(r: dict) -> tuple[list[list[Any]], list[str]]:
     head, rows = [], []
     for device, part in r.items():
-        for key in ("finetune", "semiseg"):
-            item = part[key]
-            head.append([f"utilisation {device} {key}", item["utilisation"], "(report)", None])
+        if not isinstance(part, dict):
+            continue
+        for key, item in part.items():
+            if not (isinstance(item, dict) and "utilisation" in item):
+                continue
+            reference = part[f"matmul_{item['precision']}"]["reference"]
+            head.append([f"utilisation {device} {key}", item["utilisation"], "<= 1 (report)", item["utilisation"] <= 1])
             rows.append(
                 [
                     device,
                     key,
                     item["encoder"],
+                    item["precision"],
                     item["gflop_per_step"],
                     item["step_ms"],
                     item["achieved_gflops"],
-                    part["matmul"]["gflops"],
+                    reference["gflops"],
                     item["utilisation"],
                 ]
             )
     return head, _table(
-        ["device", "step", "encoder", "GFLOP/step", "step ms", "GFLOP/s", "matmul GFLOP/s", "utilisation"], rows
+        ["device", "step", "encoder", "precision", "GFLOP/step", "step ms", "GFLOP/s", "matmul GFLOP/s", "utilisation"],
+        rows,
     )
 
 
@@ -184,19 +190,71 @@ def _inference(r: dict) -> tuple[list[list[Any]], list[str]]:
 
 
 def _simclr(r: dict) -> tuple[list[list[Any]], list[str]]:
-    step = r["step"]
+    step, pipeline = r["step"], r["end_to_end"]
     head = [
-        ["SimCLR step images/s, marsvision / lightly", step["ratio"], r["goal"], r["goal_met"]],
-        ["SimCLR end to end (with augmentation), marsvision / lightly", r["end_to_end_ratio"], "(report)", None],
+        [
+            "SimCLR end to end (decode + views + step), marsvision fast / lightly",
+            r["end_to_end_speedup"],
+            r["goal"],
+            r["goal_met"],
+        ],
+        [
+            "SimCLR end to end, marsvision fast / today",
+            pipeline["speedup_vs_today"],
+            ">= 2.0",
+            pipeline["speedup_vs_today"] >= 2.0,
+        ],
+        ["SimCLR step images/s (views in memory), marsvision / lightly", step["ratio"], "(report)", None],
     ]
     rows = [[name, step["step_ms"][name], ips] for name, ips in step["images_per_s"].items()]
-    lines = _table(["variant", "step ms", "images/s"], rows)
+    lines = _table(["step variant (views in memory)", "step ms", "images/s"], rows)
+    rows = [
+        [name, pipeline[name]["precision"], pipeline[name]["step_ms"], pipeline[name]["images_per_s"]]
+        for name in ("marsvision_today", "marsvision_fast", "lightly")
+        if name in pipeline
+    ]
+    lines += _table(["end to end", "precision", "step ms", "images/s"], rows)
     views = r["augment"]["views_per_s"]
     lines += [
         f"Augmentation, views/s (one thread): marsvision {views['marsvision']:.0f}, lightly {views['lightly']:.0f}.",
         "",
     ]
     return head, lines
+
+
+def _speedup(r: dict) -> tuple[list[list[Any]], list[str]]:
+    head, rows = [], []
+    for kind, part in r.items():
+        if not isinstance(part, dict):
+            continue
+        head.append([f"speedup {kind}: fast / today", part["speedup_vs_today"], part["goal"], part["goal_met"]])
+        for switch, item in part["switches"].items():
+            if "skipped" in item:
+                rows.append([kind, switch, item["skipped"], None, None, None])
+            else:
+                rows.append(
+                    [kind, switch, item["precision"], item["step_ms"], item["images_per_s"], item["speedup_vs_today"]]
+                )
+    return head, _table(["step", "switch", "precision", "step ms", "images/s", "× today"], rows)
+
+
+def _contention(r: dict) -> tuple[list[list[Any]], list[str]]:
+    head, rows = [], []
+    for kind, part in r.items():
+        if not isinstance(part, dict):
+            continue
+        head.append(
+            [
+                f"contention {kind}: beside another job / alone",
+                part["contention_slowdown"],
+                part["goal"],
+                part["goal_met"],
+            ]
+        )
+        rows.append(
+            [kind, part["recipe"], part["step_ms_alone"], part["step_ms_beside_other_job"], part["contention_slowdown"]]
+        )
+    return head, _table(["step", "recipe", "alone ms", "beside another job ms", "slowdown"], rows)
 
 
 def _scaling(r: dict) -> tuple[list[list[Any]], list[str]]:
@@ -259,6 +317,8 @@ SECTIONS: dict[str, tuple[str, Callable[[dict], tuple[list[list[Any]], list[str]
     "inference": ("5. Inference at 512²", _inference),
     "simclr_vs_lightly": ("6. SimCLR vs lightly", _simclr),
     "scaling": ("7. Scaling of the paper configuration", _scaling),
+    "speedup": ("8. Training throughput per speed switch", _speedup),
+    "contention": ("9. Sharing the cores with another job", _contention),
 }
 
 
@@ -267,7 +327,8 @@ def markdown(document: dict) -> str:
     lines = [
         f"# marsvision benchmarks: {env['machine']} ({env['size']} size)",
         "",
-        f"{env['date_utc']}, commit {env['git_commit']}; {env['cpu']} ({env['cpu_count']} CPUs), "
+        f"{env['date_utc']}, commit {env['git_commit']}; {env['cpu']} ({env['cpu_count']} CPUs, "
+        f"flags {' '.join(env.get('cpu_flags', [])) or 'unknown'}, native bf16: {env.get('cpu_native_bf16')}), "
         f"torch {env['torch']} with {env['torch_threads']} threads, GPU: {env['cuda'] or 'none'}; "
         f"load average at start {env.get('load_average_at_start')}.",
         "",
@@ -277,7 +338,7 @@ def markdown(document: dict) -> str:
     for name, entry in document["benchmarks"].items():
         title, render = SECTIONS[name]
         body += [f"## {title}", "", f"{entry['seconds']} s, {entry['torch_threads']} threads.", ""]
-        if entry["status"] != "ok":
+        if entry["status"] == "error":
             headline.append([title, "error", None, None])
             body += ["```", entry["result"].get("error", "").strip(), "```", ""]
             continue
@@ -285,6 +346,7 @@ def markdown(document: dict) -> str:
             head, section = render(entry["result"])
         except (KeyError, TypeError, ZeroDivisionError) as error:
             head, section = [[title, f"cannot summarise: {error!r}", None, None]], []
+        head += [[f"{title}: failed check", check, None, False] for check in entry["result"].get("failed_checks", [])]
         headline += head
         body += section
     lines += ["## Headline figures", ""]

@@ -33,7 +33,17 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python benchmarks/run_all.py` puts benchmarks/, not the repo, on the path
     sys.path.insert(0, str(ROOT))
 
-BENCHMARKS = ("overhead", "utilisation", "membank", "data_pipeline", "inference", "simclr_vs_lightly", "scaling")
+BENCHMARKS = (
+    "overhead",
+    "utilisation",
+    "membank",
+    "data_pipeline",
+    "inference",
+    "simclr_vs_lightly",
+    "scaling",
+    "speedup",
+    "contention",
+)
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -52,6 +62,21 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16", "bf16", "sve")
+"""The /proc/cpuinfo flags that decide which kernels (and which precisions) run fast here."""
+
+
+def _cpu_flags() -> list[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("flags", "Features"):
+                return [flag for flag in CPU_FLAGS if flag in value.split()]
+    except OSError:
+        pass
+    return []
+
+
 def _git_commit() -> str | None:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
@@ -66,6 +91,7 @@ def environment(size: str, threads: int, machine: str) -> dict[str, Any]:
     import torch
 
     import marsvision
+    from marsvision.training.precision import cpu_has_native_bf16
 
     env: dict[str, Any] = {
         "machine": machine,
@@ -74,6 +100,8 @@ def environment(size: str, threads: int, machine: str) -> dict[str, Any]:
         "git_commit": _git_commit(),
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
+        "cpu_flags": _cpu_flags(),
+        "cpu_native_bf16": cpu_has_native_bf16(),
         "torch_threads": threads,
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "python": platform.python_version(),
@@ -155,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             torch.manual_seed(0)
             result = importlib.import_module(f"benchmarks.{name}").run(args.size)
-            status = "ok"
+            status = "failed" if result.get("failed_checks") else "ok"  # figures kept, the run exits 1
+            failed += status == "failed"
         except Exception:
             result = {"error": traceback.format_exc(limit=6)[-3000:]}
             status = "error"

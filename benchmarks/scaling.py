@@ -4,7 +4,7 @@ The paper configuration is ``finetune-ai4mars``: r50_2x_sk1 + the paper's atrous
 
 - ``meta``: the whole training step (forward, cross-entropy, backward) of the paper model on the meta device,
   so nothing is allocated or computed: peak tensor memory (``common.TensorMemory(count_meta=True)``, which
-  includes the parameter gradients) + weights + Adam's two moments, and FLOPs (``FlopCounterMode``), for
+  includes the parameter gradients) + weights + Adam's two moments, and FLOPs (``common.flop_counter``), for
   each (batch, side). ``fits`` gives the largest batch per side within 24 GB of RAM and an 80 GB GPU (from a
   linear fit of memory vs batch; the measured points are exact for this graph, not an estimate).
 - ``measured``: real steps of the same design at a reduced width (r50_0.25x_sk1) on this machine's CPU,
@@ -25,9 +25,8 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch.utils.flop_counter import FlopCounterMode
 
-from benchmarks.common import TensorMemory, device_for, mib, peak_bytes, pick, time_calls
+from benchmarks.common import TensorMemory, device_for, flop_counter, mib, peak_bytes, pick, time_calls
 from benchmarks.overhead import _config, build_module, synthetic_batch
 from marsvision.data.classes import IGNORE_INDEX
 
@@ -54,7 +53,7 @@ def meta_point(model: Any, batch: int, side: int, channels: int) -> dict[str, fl
     with tracker:
         _step(model, images, labels)
     model.zero_grad(set_to_none=True)
-    with FlopCounterMode(display=False) as counter:
+    with flop_counter() as counter:
         _step(model, images, labels)
     model.zero_grad(set_to_none=True)
     return {"step_peak_bytes": tracker.peak, "flops": counter.get_total_flops()}
@@ -124,7 +123,7 @@ def measured_reduced(size: str, meta: dict) -> dict:
             _step(model, data["image"], data["label"])
             optimizer.step()
 
-        with FlopCounterMode(display=False) as counter:
+        with flop_counter() as counter:
             _step(model, data["image"], data["label"])
         seconds = statistics.median(time_calls(step, device, repeats=pick(size, tiny=2, cpu=3), warmup=1))
         rows.append(

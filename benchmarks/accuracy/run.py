@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +46,15 @@ class Row:
 
     task: str  # "segmentation" | "classification"
     labels: int | str  # 100 | "all"
-    pipeline: str  # a peer name or a marsvision recipe name
+    pipeline: str
+    """A peer's name (``seg-peer-scratch``, ...) or the name of a marsvision row (its recipe's, or a variant's)."""
     seeds: tuple[int, ...]
-    epochs: int
-    """Epochs of the supervised (fine-tuning) stage; marsvision recipes set their own unless overridden."""
+    epochs: int | None = None
+    """Peers: epochs of the supervised (fine-tuning) stage; marsvision: None keeps the recipe's."""
     pretrain: str | None = None
     """Peers: ``"simclr"``; marsvision: the pretraining recipe whose encoder ``model.weights`` gets."""
+    recipe: str | None = None
+    """marsvision rows: the recipe (default: ``pipeline``)."""
     overrides: tuple[str, ...] = field(default_factory=tuple)
     note: str = ""
 
@@ -71,8 +74,21 @@ ROWS: tuple[Row, ...] = (
     Row("segmentation", "all", "seg-peer-scratch", SEG_SEEDS_ALL, epochs=15),
     Row("segmentation", "all", "seg-peer-simclr", SEG_SEEDS_ALL, epochs=15, pretrain="simclr"),
     Row("classification", "all", "cls-peer-ce", CLS_SEEDS, epochs=20),
+    Row("classification", "all", "cls-ce-msl128-cpu", CLS_SEEDS),
+    Row("classification", "all", "wang-cls-msl128-ours-cpu", CLS_SEEDS),
+    Row("classification", "all", "best-cls-msl128-cpu", CLS_SEEDS),
+    Row("segmentation", 100, "best-seg-100labels-cpu", SEG_SEEDS_FEW),
+    Row(
+        "segmentation",
+        100,
+        "seg-supervised-100labels-cpu",
+        SEG_SEEDS_FEW,
+        recipe="best-seg-100labels-cpu",
+        overrides=("method=seg-supervised",),
+        note="the same network and schedule, labeled images only, random init",
+    ),
 )
-"""The rows in the order they run. marsvision's rows are added as their recipes are ready."""
+"""The rows in the order they run."""
 
 PEER_PRETRAIN_EPOCHS = 20
 
@@ -129,6 +145,8 @@ def _peer_encoder(seed: int, images: list[Path], work: Path, epochs: int) -> tup
 
 def run_peer(row: Row, seed: int, work: Path, quick: bool) -> dict[str, Any]:
     """Train and test one peer pipeline for one seed in this process."""
+    if row.epochs is None:
+        raise ValueError(f"peer row {row.key} needs its epochs")
     from benchmarks.accuracy.data import classification_split, segmentation_split
     from benchmarks.accuracy.peers import train_cls_peer, train_seg_peer
 
@@ -199,12 +217,13 @@ def run_marsvision(row: Row, seed: int, work: Path, quick: bool) -> dict[str, An
         [
             "train",
             "-r",
-            row.pipeline,
+            row.recipe or row.pipeline,
             *data,
             *row.overrides,
             *weights,
             f"seed={seed}",
             f"runs_root={work}",
+            f"name={row.pipeline}-seed{seed}",
             *quick_epochs,
         ]
     )
@@ -333,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rows = ROWS
     if args.quick:
-        rows = tuple(Row(r.task, r.labels, r.pipeline, r.seeds[:1], 1, r.pretrain, r.overrides, r.note) for r in rows)
+        rows = tuple(replace(r, seeds=r.seeds[:1], epochs=1 if r.is_peer else None) for r in rows)
     out = args.out or (Path(tempfile.mkdtemp(prefix="accuracy-quick-")) if args.quick else RESULTS / "accuracy")
     if args.one:
         row = next(r for r in rows if r.key == args.one[0])

@@ -20,6 +20,7 @@ from typing import Annotated, Any, cast
 import typer
 
 from marsvision import runfolder
+from marsvision.threads import prefer_passive_openmp
 
 app = typer.Typer(
     name="marsvision",
@@ -396,8 +397,9 @@ def report(
         bool,
         typer.Option(
             "--compare",
-            help="Compare runs or sweeps: per-class accuracy/IoU side by side (B-cls Fig. 8) and, when every run "
-            "has features, one t-SNE figure (B-seg Fig. 12).",
+            help="Compare runs or sweeps: per-class accuracy/IoU side by side (B-cls Fig. 8); when every run "
+            "has features, one t-SNE figure (B-seg Fig. 12); for two classification runs, the baseline first, "
+            "the images the second gets right and the first wrong, and the second's failures (B-cls Figs 9-10).",
         ),
     ] = False,
     out: Annotated[
@@ -407,7 +409,12 @@ def report(
     as_json: JsonFlag = False,
 ) -> None:
     """Write a self-contained HTML page and a Markdown summary of a run or sweep from its logs."""
-    from marsvision.evaluation.report import write_per_class_comparison, write_report, write_tsne_comparison
+    from marsvision.evaluation.report import (
+        write_classification_examples,
+        write_per_class_comparison,
+        write_report,
+        write_tsne_comparison,
+    )
 
     for target in targets:
         if not target.is_dir():
@@ -419,6 +426,9 @@ def report(
         result = {"per_class": str(write_per_class_comparison(targets, folder / "per_class_comparison.png"))}
         if all((t / runfolder.FEATURES_FILE).is_file() for t in targets):
             result["tsne"] = str(write_tsne_comparison(targets, folder / "tsne_comparison.png"))
+        if len(targets) == 2 and all((t / runfolder.PREDICTIONS_FILE).is_file() for t in targets):
+            examples = write_classification_examples(targets[0], targets[1], folder)
+            result.update({name: str(path) for name, path in examples.items()})
         _emit(result, as_json)
         return
     if len(targets) != 1:
@@ -469,6 +479,20 @@ def _show_recipe(name: str, as_json: bool) -> None:
     typer.echo("\n".join(lines) + yaml.safe_dump(config, sort_keys=False).rstrip())
 
 
+FIGURE_MENTION = re.compile(r"\bFigs?\.?\s+((?:\d+(?:\s*[-–]\s*\d+)?(?:\s*(?:,|and)\s*(?=\d))?)+)")
+"""``Fig. 6``, ``Figs 3-9``, ``Figs 4-5 and 7-9``, ``Figs 11-13`` in a recipe's description."""
+
+
+def figures_named(description: str) -> set[int]:
+    """The figure numbers a recipe's description names, ranges expanded (``Figs 4-5 and 7`` → {4, 5, 7})."""
+    numbers: set[int] = set()
+    for mention in FIGURE_MENTION.finditer(description):
+        for part in re.split(r"\s*(?:,|and)\s*", mention.group(1)):
+            ends = [int(n) for n in re.split(r"\s*[-–]\s*", part.strip()) if n]
+            numbers.update(range(ends[0], ends[-1] + 1))
+    return numbers
+
+
 @app.command()
 def recipes(
     query: Annotated[
@@ -476,9 +500,12 @@ def recipes(
         typer.Argument(help="A recipe name (shows it resolved, with its base and command) or a word to search for."),
     ] = None,
     table: Annotated[str | None, typer.Option(help="Only the recipes behind a paper table, e.g. --table 8.")] = None,
+    figure: Annotated[
+        int | None, typer.Option(help="Only the recipes behind a paper figure, e.g. --figure 12 (both papers).")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """List the bundled recipes, one line each; show one resolved; or find those of a table or a word."""
+    """List the bundled recipes, one line each; show one resolved; or find those of a table, a figure or a word."""
     from marsvision.training.config import list_recipes
 
     listing = list_recipes()
@@ -491,11 +518,15 @@ def recipes(
     if table is not None:
         pattern = re.compile(rf"\btables?\s+{re.escape(table)}\b", re.IGNORECASE)
         listing = {n: d for n, d in listing.items() if pattern.search(d)}
+    if figure is not None:
+        listing = {n: d for n, d in listing.items() if figure in figures_named(d)}
     if as_json:
         _emit(listing, True)
         return
     if not listing:
-        asked = " and ".join(x for x in (query and repr(query), table and f"table {table}") if x)
+        asked = " and ".join(
+            x for x in (query and repr(query), table and f"table {table}", figure and f"figure {figure}") if x
+        )
         typer.echo(f"no bundled recipe matches {asked}", err=True)
         raise typer.Exit(code=EXIT_PARTIAL)
     width = max(len(name) for name in listing)
@@ -543,13 +574,19 @@ def data_synth(
 def data_inspect(
     root: Annotated[Path, typer.Argument(help="Dataset root as downloaded.")],
     plot: Annotated[Path | None, typer.Option(help="Write the class distribution chart to this PNG.")] = None,
+    class_mode: Annotated[
+        str | None,
+        typer.Option(help="Classes to count (terrain4, paper6, ...); paper 000's Fig. 6: paper6 with --rover msl."),
+    ] = None,
+    rover: Annotated[str | None, typer.Option(help="AI4Mars rover: msl, mer or all (default all).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Detect a dataset's format and report counts, class shares, missing masks and problems (exit 1 if any)."""
     from marsvision.data.inspect import inspect_dataset
     from marsvision.evaluation.plots import plot_dataset_classes
 
-    info = inspect_dataset(root)
+    options = {key: value for key, value in (("class_mode", class_mode), ("rover", rover)) if value is not None}
+    info = inspect_dataset(root, options=options)
     if plot is not None:
         plot_dataset_classes(info, plot)
     _emit(info, as_json)
@@ -579,7 +616,10 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``marsvision`` console script; errors print one line, not a traceback.
 
     ``--verbose`` and ``--debug`` may be written anywhere on the line; they are moved in front of the command.
+    Idle OpenMP threads sleep instead of spinning (``OMP_WAIT_POLICY=PASSIVE``, :mod:`marsvision.threads`) unless
+    the environment says otherwise or the caller loaded torch already; nothing before this imports torch.
     """
+    prefer_passive_openmp()
     args = list(sys.argv[1:] if argv is None else argv)
     flags = [a for a in args if a in GLOBAL_FLAGS]
     debug = "--debug" in flags

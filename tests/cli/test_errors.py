@@ -55,6 +55,8 @@ CASES = [
     ("predict bad tta", [*PREDICT, "--out", "{tmp}/o", "--tta", "rotate"], 2, "rotate"),
     ("label fraction 0", [*TRAIN, "data.label_fraction=0.0"], 2, "data.label_fraction must be in (0, 1], got 0.0"),
     ("negative lr", [*TRAIN, "optim.lr=-1"], 2, "optim.lr must be > 0, got -1.0"),
+    ("frozen random backbone", [*TRAIN, "optim.lr=0.001", "optim.backbone_lr=1.0e-6"], 2,
+     "optim.backbone_lr=1e-06 with model.weights=null trains a random r18_0.25x_sk1"),
     ("batch size 0", [*TRAIN, "data.batch_size=0"], 2, "data.batch_size must be >= 1, got 0"),
     ("max epochs 0", [*TRAIN, "trainer.max_epochs=0"], 2, "trainer.max_epochs must be >= 1, got 0"),
     ("unknown key", [*TRAIN, "optim.lrr=1"], 2, "unknown config key 'optim.lrr' (did you mean 'lr'?)"),

@@ -136,3 +136,16 @@ def test_inspect_reports_bad_segmentation_files_once(synth_ai4mars, tmp_path):
     assert sum("label values [8]" in p and gold.name in p for p in info["problems"]) == 1
     assert sum("cannot decode image" in p and edr.name in p for p in info["problems"]) == 1
     assert info["splits"]["test-min1"]["count"] == 6
+
+
+def test_inspect_counts_paper_000s_six_classes_on_curiositys_images(synth_ai4mars, tmp_path):
+    """Paper 000 Fig. 6: labeled pixels of soil, bedrock, sand, big rock, rover and background (MSL)."""
+    info = inspect_dataset(synth_ai4mars, validate=False, options={"class_mode": "paper6", "rover": "msl"})
+    train = info["splits"]["train"]
+    assert list(train["pixel_share"]) == ["soil", "bedrock", "sand", "big rock", "rover", "background"]
+    assert abs(sum(train["pixel_share"].values()) - 1.0) < 1e-9
+    assert train["pixels_per_class"]["rover"] > 0 and train["pixels_per_class"]["background"] > 0
+    out = plot_dataset_classes(info, tmp_path / "fig6.png")
+    assert Image.open(out).size[0] > 100
+    with pytest.raises(ValueError, match="takes no option"):
+        inspect_dataset(synth_ai4mars, validate=False, options={"colour": "red"})

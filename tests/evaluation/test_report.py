@@ -183,3 +183,32 @@ def test_per_class_comparison_sums_a_sweeps_runs(sweep_dir, tmp_path):
     assert figure.is_file() and figure.stat().st_size > 0
     with pytest.raises(RunLogError, match="missing: run directory does not exist"):
         write_per_class_comparison([first, tmp_path / "missing"], tmp_path / "x.png")
+
+
+def write_two_arm_sweep(root, make_run, supervised_preds, pretrained_preds):
+    label = np.zeros((4, 4), np.int64)
+    rows = []
+    for weights, preds in ((None, supervised_preds), ("latest:simclr-ai4mars", pretrained_preds)):
+        for fraction in (0.01, 1.0):
+            name = f"{'random' if weights is None else 'pretrained'}-{fraction}"
+            run = make_run(root / name, with_qualitative=False, with_features=False)
+            (run / "qualitative").mkdir()
+            for index, wrong in enumerate(preds):  # the share of image ``index``'s pixels the arm gets wrong
+                pred = (np.arange(16).reshape(4, 4) < 16 * wrong).astype(np.int64)
+                np.savez(run / "qualitative" / f"test-{index}.npz", image=np.zeros((4, 4)), label=label, pred=pred)
+            rows.append({"model.weights": weights, "label_fraction": fraction, "seed": 0, "run_dir": name, "acc": 0.9})
+    (root / "results.json").write_text(json.dumps(rows))
+    write_report(root)
+    return root / "figures", (root / "report.html").read_text()
+
+
+def test_paper_000_figures_8_and_9_pick_the_images_each_arm_segments_better(tmp_path, make_run):
+    """Fig. 8: test images where the pretrained model is better; Fig. 9: where the supervised one is."""
+    figures, _ = write_two_arm_sweep(tmp_path / "each", make_run, (0.0, 0.5), (0.25, 0.0))
+    assert (figures / "qualitative_pretrained_better.png").is_file()
+    assert (figures / "qualitative_supervised_better.png").is_file()
+    assert not (figures / "qualitative_comparison.png").exists()
+    figures, html = write_two_arm_sweep(tmp_path / "never", make_run, (0.5, 0.5), (0.25, 0.5))  # a tie is no win
+    assert (figures / "qualitative_pretrained_better.png").is_file()
+    assert not (figures / "qualitative_supervised_better.png").exists()
+    assert "No saved test image where random init beats pretrained (simclr-ai4mars) (Fig. 9)" in html

@@ -36,6 +36,20 @@ def test_matches_float64_reference() -> None:
     assert out.item() == pytest.approx(_reference(features, labels, 0.1), rel=1e-5)
 
 
+def test_hand_computed_cases() -> None:
+    # two classes, their two views identical and the classes orthogonal: each anchor's positive scores 1/τ and
+    # its two negatives 0, so every anchor costs −log(e^{1/τ} / (e^{1/τ} + 2)) = log(1 + 2 e^{−1/τ})
+    apart = torch.tensor([[[1.0, 0.0], [1.0, 0.0]], [[0.0, 1.0], [0.0, 1.0]]])  # (N=2, V=2, D=2)
+    for tau in (1.0, 0.5):
+        expected = math.log(1 + 2 * math.exp(-1 / tau))
+        assert supcon_loss(apart, torch.tensor([0, 1]), temperature=tau).item() == pytest.approx(expected, rel=1e-6)
+    # one class, views (1, 0), (0, 1) per sample, τ = 1: each anchor meets its twin once (score 1) and two
+    # orthogonal views (0); all three are positives: mean −log = log(e + 2) − (0 + 1 + 0)/3
+    crossed = torch.tensor([[[1.0, 0.0], [0.0, 1.0]], [[1.0, 0.0], [0.0, 1.0]]])
+    expected = math.log(math.e + 2) - 1 / 3
+    assert supcon_loss(crossed, torch.tensor([0, 0]), temperature=1.0).item() == pytest.approx(expected, rel=1e-6)
+
+
 def test_single_view_singleton_class_is_skipped() -> None:
     gen = torch.Generator().manual_seed(1)
     features = torch.randn(4, 1, 3, generator=gen)

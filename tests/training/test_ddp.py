@@ -25,7 +25,7 @@ from marsvision.training.checkpoint import safe_torch_load
 from marsvision.training.config import load_config
 from marsvision.training.data import _simclr_views, reader, split_indices, unlabeled_images
 from marsvision.training.pretrain import SimCLRModule
-from marsvision.training.reproducibility import EpochSeededSampler, ItemSeeded
+from marsvision.training.reproducibility import DrawKey, EpochSeededSampler, ItemSeeded
 
 WORLD, PER_RANK = 2, 2
 
@@ -60,10 +60,10 @@ def run_two_processes(command: str, recipe: str, overrides: list[str]) -> tuple[
     return result, run_dir
 
 
-def rank_batches(size: int, seed: int) -> list[list[int]]:
-    """The first batch of each rank: Lightning deals marsvision's epoch order out to the ranks through a
-    ``DistributedSampler`` (shuffled with the run's seed), which the test replays."""
-    order = [index for _, index in EpochSeededSampler(size, seed)]
+def rank_batches(size: int, seed: int) -> list[list[DrawKey]]:
+    """The draw keys of each rank's first batch: Lightning deals marsvision's epoch order out to the ranks
+    through a ``DistributedSampler`` (shuffled with the run's seed), which the test replays."""
+    order = list(EpochSeededSampler(size, seed))
     batches = []
     for rank in range(WORLD):
         dealt = list(DistributedSampler(range(size), num_replicas=WORLD, rank=rank, shuffle=True, seed=seed))
@@ -84,8 +84,8 @@ def test_simclr_negatives_are_gathered_from_both_ranks(paired_folder: Path, tmp_
     module = SimCLRModule(config).train()
     halves = []
     with torch.no_grad():
-        for indices in rank_batches(len(pairs), config.seed):
-            items = [pairs[(0, index)] for index in indices]
+        for keys in rank_batches(len(pairs), config.seed):
+            items = [pairs[key] for key in keys]
             views = [torch.stack([item["views"][v] for item in items]) for v in range(2)]
             halves.append([module.projection_head(module.encoder(view)) for view in views])
         z1, z2 = (torch.cat([half[v] for half in halves]) for v in range(2))
@@ -112,8 +112,8 @@ def test_memory_bank_entries_are_gathered_from_both_ranks(paired_folder: Path, t
     augmented = reader(config.data, "train", transform=segmentation_train_transform(config.data.image_size))
     labeled = ItemSeeded(Subset(augmented, splits.labeled), config.seed)  # what the labeled stream yields
 
-    def classes_present(position: int) -> set[int]:
-        label = labeled[(0, position)]["label"]
+    def classes_present(key: DrawKey) -> set[int]:
+        label = labeled[key]["label"]
         small = downsample_labels(label.unsqueeze(0), (8, 8))  # the embedding's stride-4 grid
         return {int(c) for c in small.unique() if int(c) != 255}
 

@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from marsvision.data.synth import synthesize_msl_v1
 from marsvision.evaluation.metrics import classification_metrics
+from marsvision.training import api
 from marsvision.training.api import evaluate_checkpoint, train
 from marsvision.training.config import load_config
 from marsvision.training.runs import read_metrics
@@ -79,3 +81,46 @@ def test_every_classification_method_trains_and_evaluates(msl_run, tmp_path: Pat
     expected_part = {"ours": "inter_class", "supcon": "inter_class", "pseudo-label": "pseudo"}.get(loss, "ce")
     assert expected_part in train_record and train_record["loss"] == train_record["loss"]  # logged and not NaN
     assert 0.0 <= result["metrics"]["top1"] <= 1.0
+
+
+def test_evaluation_runs_on_the_device_it_is_given(msl_run, tmp_path: Path, monkeypatch):
+    """The run's own test pass runs where it trained, and ``evaluate --device`` where it is told (here the CPU)."""
+    root, run_dir = msl_run
+    devices: list[torch.device] = []
+    evaluate_model = api.evaluate_model
+
+    def recording(module, *args, **kwargs):
+        devices.append(next(module.parameters()).device)
+        return evaluate_model(module, *args, **kwargs)
+
+    monkeypatch.setattr(api, "evaluate_model", recording)
+    moved: list[torch.device] = []
+    to = torch.nn.Module.to
+
+    def recording_to(self, *args, **kwargs):
+        if args and isinstance(args[0], torch.device):
+            moved.append(args[0])
+        return to(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.Module, "to", recording_to)
+    evaluate_checkpoint(run_dir, device="cpu")
+    assert devices == [torch.device("cpu")] and torch.device("cpu") in moved
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU is available"):
+            evaluate_checkpoint(run_dir, device="cuda")
+    config = load_config(
+        "wang-cls-msl-cpu",
+        [
+            f"data.root={root}",
+            "data.image_size=32",
+            "data.cache_dir=null",
+            "trainer.max_epochs=1",
+            "trainer.limit_train_batches=1",
+            "trainer.progress_bar=false",
+            "trainer.device=cpu",
+            f"runs_root={tmp_path}",
+        ],
+    )
+    moved.clear()
+    train(config)
+    assert devices[-1] == torch.device("cpu") and torch.device("cpu") in moved, "tested on the training device"

@@ -58,6 +58,7 @@ CLASSIFICATION = [
     "classification.pseudo_label_threshold=0.0",
     "consistency.threshold=0.0",
     "clsbaseline.decoupling_stage_epochs=[1,1]",  # representation, then classifier re-training
+    "clsbaseline.supcon_stage_epochs=[1,1]",  # SupCon's representation, then its classifier
 ]
 PRETRAINING = [
     "data.dataset=paired-folder",
@@ -134,17 +135,30 @@ def test_every_method_trains_logs_its_parts_weighs_them_and_resumes_exactly(
             assert after[part] == pytest.approx(at[part], rel=1e-5), f"{method}: {part} changed with its weight"
             assert after["loss"] - at["loss"] == pytest.approx(1.5 * at[part], rel=1e-4, abs=1e-6), (method, part)
 
-    # stop after the first step, resume, and get the uninterrupted losses bit for bit
+    assert_resume_replays(method, roots, tmp_path, monkeypatch, records)
+
+
+def assert_resume_replays(
+    method: str,
+    roots: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch,
+    records: list[dict],
+    extra: list[str] | None = None,
+) -> None:
+    """Stop a run after its first step, resume it, and get the uninterrupted run's ``records`` bit for bit."""
+    epochs = len(records)
+
     def crashing_trainer(*args: Any, **kwargs: Any):
         kwargs["extra_callbacks"] = [CrashAtEpoch(epochs - 1)]
         return build_trainer(*args, **kwargs)
 
     monkeypatch.setattr(api, "build_trainer", crashing_trainer)
     with pytest.raises(CrashError):
-        train(method_config(method, roots, tmp_path / "interrupted", epochs))
+        train(method_config(method, roots, tmp_path / "interrupted", epochs, extra))
     monkeypatch.undo()
     (interrupted,) = (tmp_path / "interrupted").iterdir()
     resumed = train(None, resume=interrupted)
     assert [r["loss"] for r in train_records(resumed)] == [r["loss"] for r in records], method
-    for part in module_class.loss_weights:
+    for part in method_class(method).loss_weights:
         assert [r.get(part) for r in train_records(resumed)] == [r.get(part) for r in records], (method, part)

@@ -2,9 +2,10 @@ import pytest
 import torch
 from torch import nn
 
-from marsvision.training.config import OptimConfig
-from marsvision.training.optim import build_optimizer
+from marsvision.training.config import ConfigError, OptimConfig, load_config
+from marsvision.training.optim import build_optimizer, check_backbone_start
 from marsvision.training.reproducibility import seed_torch
+from marsvision.training.sweep import run_sweep
 
 
 def _layers() -> tuple[nn.Linear, nn.Linear]:
@@ -90,3 +91,33 @@ def test_seed_torch_seeds_the_cpu_generator_like_a_fresh_generator():
     seed_torch(1234)
     drawn = torch.rand(5)
     torch.testing.assert_close(drawn, torch.rand(5, generator=torch.Generator().manual_seed(1234)))
+
+
+def test_a_random_backbone_at_a_near_zero_learning_rate_is_refused_unless_meant():
+    config = load_config("cls-ce")  # paper 002: backbone 1e-6 against heads 1e-3, weights given by path
+    with pytest.raises(ConfigError, match=r"optim.backbone_lr=1e-06 with model.weights=null .*allow_frozen_random"):
+        check_backbone_start(config)
+    check_backbone_start(load_config("cls-ce", ["model.weights=/weights/moco_v2.pth"]))
+    check_backbone_start(load_config("cls-ce", ["optim.allow_frozen_random_backbone=true"]))
+    check_backbone_start(load_config("cls-ce", ["optim.backbone_lr=0.001"]))  # a backbone that learns
+    check_backbone_start(load_config("cls-ce", ["optim.backbone_lr=null"]))  # one learning rate for all
+
+
+def test_table_5_gives_each_backbone_its_own_weights():
+    overrides = ["model.weights_by_encoder.resnet18=/w/r18.pth", "model.weights_by_encoder.vgg16=/w/vgg.pth"]
+    config = load_config("wang-cls-backbones", overrides)
+    assert config.model.initial_weights is None, "resnet50 (the base encoder) has no entry yet"
+    assert set(config.sweep.grid["model.encoder"]) >= {"resnet18", "vgg16", "mobilenet_v2", "regnet_x_1_6gf"}
+    for encoder, expected in (("resnet18", "/w/r18.pth"), ("vgg16", "/w/vgg.pth")):
+        point = load_config("wang-cls-backbones", [*overrides, f"model.encoder={encoder}"])
+        assert point.model.initial_weights == expected
+        check_backbone_start(point)
+    with pytest.raises(ConfigError, match=r"model.weights_by_encoder.resnet34=PATH"):
+        check_backbone_start(load_config("wang-cls-backbones", [*overrides, "model.encoder=resnet34"]))
+
+
+def test_a_sweep_refuses_a_frozen_random_backbone_before_making_its_folder(tmp_path):
+    out = tmp_path / "sweep"
+    with pytest.raises(ConfigError, match=r"model\.weights_by_encoder\.resnet18"):
+        run_sweep("wang-cls-backbones", [], seeds=[0], out=out)
+    assert not out.exists()

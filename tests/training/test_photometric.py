@@ -6,7 +6,7 @@ import pytest
 import torch
 from torchvision.transforms.v2 import functional as TF
 
-from marsvision.training.photometric import StrongPhotometric, gaussian_blur
+from marsvision.training.photometric import StrongPhotometric, gaussian_blur, shift_hue
 
 
 def test_blur_matches_torchvision_image_by_image():
@@ -60,3 +60,39 @@ def test_jitter_by_hand():
         mean = sum(bright) / 4
         expected = [min(1.0, max(0.0, (v - mean) * float(contrast[i]) + mean)) for v in bright]
         assert out[i, 0].flatten().tolist() == pytest.approx(expected, abs=1e-6)
+
+
+def test_hue_shift_matches_torchvision_image_by_image():
+    torch.manual_seed(0)
+    images = torch.rand(5, 3, 7, 9)
+    images[0, :, :2] = 0.3  # gray pixels keep their value
+    shift = torch.tensor([0.1, -0.3, 0.45, 0.0, -0.05])
+    ours = shift_hue(images, shift)
+    for image, s, out in zip(images, shift, ours, strict=True):
+        torch.testing.assert_close(out, TF.adjust_hue(image, float(s)), atol=1e-5, rtol=0)
+
+
+def test_saturation_jitter_is_torchvisions_with_a_factor_drawn_per_image():
+    torch.manual_seed(1)
+    images = torch.rand(6, 3, 5, 5) * 0.5 + 0.25  # saturation 1.3 stays inside [0, 1]
+    saturation = StrongPhotometric(
+        jitter_probability=1.0, jitter=0.0, grayscale_probability=0, blur_probability=0, saturation=0.3
+    )
+    out = saturation(images, torch.Generator().manual_seed(0))
+    gray = 0.299 * images[:, :1] + 0.587 * images[:, 1:2] + 0.114 * images[:, 2:]
+    factors = ((out - gray) * (images - gray)).sum(dim=(1, 2, 3)) / ((images - gray) ** 2).sum(dim=(1, 2, 3))
+    assert float(factors.min()) >= 0.7 - 1e-4 and float(factors.max()) <= 1.3 + 1e-4
+    assert len({round(float(f), 4) for f in factors}) == len(factors), "one factor per image"
+    for image, factor, result in zip(images, factors, out, strict=True):
+        torch.testing.assert_close(result, TF.adjust_saturation(image, float(factor)), atol=1e-4, rtol=0)
+
+
+def test_a_kernel_size_fixes_the_blurs_extent():
+    images = torch.zeros(1, 1, 21, 21)
+    images[0, 0, 10, 10] = 1.0
+    blurred = StrongPhotometric(jitter_probability=0, blur_probability=1.0, blur_sigma=(2.0, 2.0), blur_kernel_size=5)(
+        images, torch.Generator().manual_seed(0)
+    )
+    reference = TF.gaussian_blur(images[0], kernel_size=[5, 5], sigma=[2.0, 2.0])
+    torch.testing.assert_close(blurred[0], reference, atol=1e-6, rtol=0)
+    assert blurred[0, 0, 10, 13] == 0, "nothing beyond the kernel's radius of 2"

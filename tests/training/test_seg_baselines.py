@@ -23,6 +23,7 @@ from marsvision.training.data import ClassInfo
 from marsvision.training.evaluate import FEATURE_PIXELS, PixelFeatureSample
 from marsvision.training.seg_augment import classmix_mask, cutmix_box_mask, cutout_mask, mix
 from marsvision.training.seg_baselines import (
+    MeanTeacher,
     ReCo,
     TeacherSegmentation,
     ema_decay_at,
@@ -225,10 +226,40 @@ def check_baseline_run(method: str, result: dict) -> Path:
     assert isinstance(module, TeacherSegmentation) and config.method == METHODS[method]
     with np.load(run_dir / "features.npz") as features:
         rows = len(features["labels"])
-        dim = 8 if method == "reco" else 256  # H_s embedding, or the input of DeepLabv3+'s classifier
+        dim = 512  # resnet18's last map: the encoder output, for every method (B-seg Fig. 12)
         assert 0 < rows <= FEATURE_PIXELS and features["features"].shape == (rows, dim), method
         assert set(np.unique(features["labels"])) <= {0, 1, 2, 3}
     return run_dir
+
+
+def test_mean_teacher_consistency_is_the_squared_softmax_difference_to_the_teacher(tmp_path: Path) -> None:
+    """The consistency term, re-derived in float64 from the student's and the eval-mode teacher's logits:
+    mean over unlabeled images, classes and pixels of (softmax(student) − softmax(teacher))²."""
+    config = tiny_baseline_config(tmp_path, tmp_path, "mean-teacher")
+    config.segbaseline.rampup_epochs = 0.0  # the full weight from the first step (no trainer to count steps)
+    torch.manual_seed(0)
+    module = MeanTeacher(config, ClassInfo(list(TERRAIN4))).train()
+    with torch.no_grad():  # a teacher that differs from the student, as after a few EMA steps
+        for parameter in module.teacher.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    images, unlabeled = torch.rand(2, 1, 32, 32), torch.rand(2, 1, 32, 32)
+    labels = torch.randint(0, 4, (2, 32, 32))
+    torch.manual_seed(3)  # the decoder's dropout: replay the same masks below
+    parts = module.compute_losses({"labeled": {"image": images, "label": labels}, "unlabeled": {"image": unlabeled}})
+    torch.manual_seed(3)
+    with torch.no_grad():
+        student = module.model(torch.cat([images, unlabeled]))["logits"][2:].double().numpy()  # (2, K, H, W)
+        teacher = module.teacher.eval()(unlabeled)["logits"].double().numpy()
+
+    def softmax(logits: np.ndarray) -> np.ndarray:
+        exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return exp / exp.sum(axis=1, keepdims=True)
+
+    expected = float(np.mean((softmax(student) - softmax(teacher)) ** 2))
+    assert expected > 1e-6, "student and teacher agree: the check would pass on a zero term"
+    assert parts["consistency"].item() == pytest.approx(expected, rel=1e-4)
+    weight = config.segbaseline.unsupervised_weight
+    assert parts["loss"].item() == pytest.approx(parts["ce"].item() + weight * expected, rel=1e-4)
 
 
 @pytest.fixture

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from marsvision.data.classes import IGNORE_INDEX, TERRAIN4
-from marsvision.training.config import load_config
+from marsvision.training.config import ConfigError, load_config
 from marsvision.training.data import ClassInfo
 from marsvision.training.semiseg import SemiSegModule, pseudo_labels, stage_of_epoch
 
@@ -84,3 +86,95 @@ def test_stage_one_trains_the_contrastive_loss_alone_and_fills_the_bank():
     assert module.contrastive.bank.valid().nonzero().flatten().tolist() == present.tolist()
     second = module.compute_losses(batch, "contrastive")
     assert second["loss"].item() > 0.0 and second["loss"].requires_grad
+
+
+def frozen_statistics(module: SemiSegModule) -> SemiSegModule:
+    """BatchNorm running statistics that training steps leave unchanged, so eval-mode logits stay put."""
+    for layer in module.modules():
+        if isinstance(layer, torch.nn.modules.batchnorm._BatchNorm):
+            layer.momentum = 0.0
+    return module
+
+
+def recorded_contrastive_labels(module: SemiSegModule) -> list[torch.Tensor]:
+    """Every label map the contrastive loss (and so the memory bank) receives from now on."""
+    calls: list[torch.Tensor] = []
+    original = module.contrastive.forward
+
+    def record(embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        calls.append(labels.clone())
+        return original(embeddings, labels)
+
+    module.contrastive.forward = record  # type: ignore[method-assign]
+    return calls
+
+
+def test_pseudo_labels_come_from_an_eval_mode_forward_pass_and_skip_padding():
+    module = frozen_statistics(tiny_module(threshold=0.0))  # every unlabeled location gets the arg-max
+    batch = batch_with_gaps()
+    valid = torch.ones(2, 32, 32, dtype=torch.bool)
+    valid[:, :4] = False  # the augmentation padded the top rows of the unlabeled images
+    batch["unlabeled"]["valid"] = valid
+    images, labels, unlabeled = batch["labeled"]["image"], batch["labeled"]["label"], batch["unlabeled"]["image"]
+    module.model.train()
+    with torch.no_grad():
+        train_mode = module.model(images)["logits"]
+        module.model.eval()
+        eval_mode, eval_unlabeled = (module.model(x)["logits"] for x in (images, unlabeled))
+    module.model.train()
+    expected, _ = pseudo_labels(eval_mode, labels, 0.0)
+    leaked, _ = pseudo_labels(train_mode, labels, 0.0)
+    assert not torch.equal(expected, leaked), "the test cannot tell train-mode from eval-mode labels"
+    hidden = torch.full_like(labels, IGNORE_INDEX)
+    expected_unlabeled, _ = pseudo_labels(eval_unlabeled, hidden, 0.0)
+    expected_unlabeled[~valid] = IGNORE_INDEX
+
+    calls = recorded_contrastive_labels(module)
+    module.compute_losses(batch, "pseudo")
+    (received,) = calls
+    assert torch.equal(received[:2], expected)
+    assert torch.equal(received[2:], expected_unlabeled)
+    assert module.model.training and all(layer.training for layer in module.model.modules()), "mode not restored"
+
+
+def test_a_fully_labeled_pool_never_relabels_ground_truth():
+    """With every image labeled, the unlabeled stream repeats labeled images (labels dropped): stage 3 leaves it
+    alone, so each pixel with ground truth reaches the contrastive loss and the bank with its ground truth."""
+    config = load_config(
+        "demo-semiseg",
+        [
+            "data.image_size=32",
+            "data.label_fraction=1.0",
+            "semiseg.pseudo_label_threshold=0.0",
+            "semiseg.embedding_dim=16",
+        ],
+    )
+    torch.manual_seed(0)
+    module = SemiSegModule(config, ClassInfo(list(TERRAIN4)))
+    batch = batch_with_gaps()
+    batch["unlabeled"] = {"image": batch["labeled"]["image"].clone()}  # the split policy's fallback
+    labels = batch["labeled"]["label"]
+    calls = recorded_contrastive_labels(module)
+    module.compute_losses(batch, "pseudo")
+    (received,) = calls
+    assert received.shape == labels.shape, "images without their ground truth entered the contrastive loss"
+    has_truth = labels != IGNORE_INDEX
+    assert torch.equal(received[has_truth], labels[has_truth])
+    assert (received[~has_truth] != IGNORE_INDEX).all(), "threshold 0: every unlabeled pixel gets a pseudo label"
+
+
+def test_unlabeled_folders_with_a_fully_labeled_pool_are_refused():
+    config = load_config("demo-semiseg", ["data.label_fraction=1.0", "data.unlabeled_root=/tmp/extra"])
+    with pytest.raises(ConfigError, match=r"data\.label_fraction"):
+        SemiSegModule(config, ClassInfo(list(TERRAIN4)))
+
+
+def test_a_confidence_of_exactly_the_threshold_gets_a_pseudo_label():
+    """The paper's rule is confidence ≥ 0.9: exactly 0.9 counts, one float step below does not."""
+    just_below = math.log(1 / 9) + 1e-5
+    logits = torch.tensor([[[[0.0, 0.0]], [[math.log(1 / 9), just_below]]]])  # (1, 2, 1, 2): class 0 wins both
+    confidence = logits.softmax(dim=1).amax(dim=1).flatten()
+    assert confidence[0] == torch.tensor(0.9) and 0.9 - 1e-5 < confidence[1] < confidence[0], "float32 set-up"
+    filled, stats = pseudo_labels(logits, torch.full((1, 1, 2), IGNORE_INDEX), threshold=0.9)
+    assert filled.tolist() == [[[0, IGNORE_INDEX]]]
+    assert stats["pseudo_fraction"] == 0.5

@@ -72,3 +72,26 @@ def test_a_run_reports_every_labeled_image_it_touched(paired_folder: Path, tmp_p
     result = train(config)
     assert result["images_seen"] == {"labeled": 5, "unlabeled": 0}
     assert result["metrics"]["total"] > 0
+
+
+class _PoolOfSize:
+    """A stand-in for a reader: only the size and class names matter to the split policy."""
+
+    class_names = ("soil", "bedrock", "sand", "big rock", "rover", "background")
+    acquisition_times = None
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __len__(self) -> int:
+        return self.size
+
+
+@pytest.mark.parametrize(("fraction", "budget"), [(0.01, 161), (0.1, 1606), (1.0, 16_064)])
+def test_paper_000_label_fractions_count_the_16064_image_pool(fraction: float, budget: int):
+    """Paper 000: 1 % is 161 of AI4Mars's 16,064 training images, 100 % all of them, validation included."""
+    config = load_config("finetune-ai4mars", [f"data.label_fraction={fraction}"])  # val_fraction 0.1
+    splits = split_indices(config.data, _PoolOfSize(16_064), lambda: "the official test split")
+    assert len(splits.labeled) + len(splits.val) == budget
+    assert len(splits.val) == round(0.1 * budget) and splits.test == "the official test split"
+    assert len(splits.unlabeled) == 16_064 - budget

@@ -114,6 +114,7 @@ def test_bf16_autocast_with_channels_last_trains_close_to_float32(paired_folder:
         config = tiny_config(paired_folder, tmp_path / precision, epochs=1)
         config.trainer.precision = precision
         config.trainer.channels_last = precision == "bf16-mixed"
+        config.optim.lr = 0.005  # small steps: the comparison is of the arithmetic, not of a chaotic first update
         losses[precision] = train_losses(Path(train(config)["run_dir"]))
     assert losses["bf16-mixed"] != losses["32"], "autocast did not change the arithmetic"
     assert losses["bf16-mixed"] == pytest.approx(losses["32"], rel=5e-2)

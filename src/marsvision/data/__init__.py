@@ -52,8 +52,8 @@ _SUBMODULE_OF_NAME = {
     "segmentation_train_transform": "transforms",
     "JointView": "views",
     "MultiView": "views",
-    "semi_supervised_views": "views",
-    "simclr_view_transform": "views",
+    "ViewAugmentation": "views",
+    "view_transform": "views",
     "LabelDropped": "wrappers",
     "MappedDataset": "wrappers",
 }

@@ -198,11 +198,18 @@ class Ai4Mars(SegmentationDataset, Reader):
         return {"rover": data.rover, "test_agreement": data.test_agreement, "class_mode": data.class_mode}
 
     @classmethod
-    def inspection_readers(cls, root: Path) -> dict[str, Callable[[], Any]]:
-        """Every rover's train labels, and the gold test labels at each agreement level."""
-        readers: dict[str, Callable[[], Any]] = {"train": lambda: cls(root, split="train", rover="all")}
+    def inspection_readers(cls, root: Path, **options: Any) -> dict[str, Callable[[], Any]]:
+        """Every rover's train labels (or ``rover``'s), and the gold test labels at each agreement level.
+
+        ``options`` go to every reader: ``class_mode="paper6", rover="msl"`` counts paper 000's six classes on
+        Curiosity's images (its Fig. 6).
+        """
+        chosen = {"rover": "all", **options}
+        readers: dict[str, Callable[[], Any]] = {"train": lambda: cls(root, split="train", **chosen)}
         for level in AGREEMENTS:
-            readers[f"test-{level}"] = lambda level=level: cls(root, "test", "all", level)  # type: ignore[misc]
+            readers[f"test-{level}"] = lambda level=level: cls(  # type: ignore[misc]
+                root, split="test", test_agreement=level, **chosen
+            )
         return readers
 
     def inspect_details(self) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from marsvision.data.cache import ArrayCache
+from marsvision.data.cache import DECODED, ArrayCache
 from marsvision.data.classmodes import ClassMode
 from marsvision.data.errors import DatasetError
 from marsvision.data.imageio import check_values, image_size, read_image, read_label
@@ -79,11 +79,23 @@ def describe_folder(root: Path, limit: int = 12) -> str:
 
 
 class ImageLoader:
-    """Decode, resize and (optionally) cache the image arrays of one reader."""
+    """Decode, resize and cache the arrays of one reader.
+
+    Caches: in memory (:data:`~marsvision.data.cache.DECODED`, when a run turns it on), then in ``cache_dir``.
+    """
 
     def __init__(self, root: Path, preprocessing: Preprocessing, cache_dir: str | Path | None) -> None:
         self.preprocessing = preprocessing
         self.cache = None if cache_dir is None else ArrayCache(cache_dir, dataset_root=root)
+
+    def cached(self, sources: list[Path | None], tag: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """The array ``compute`` makes from ``sources`` (with preprocessing ``tag``), from the caches if there."""
+        disk = self.cache
+
+        def from_disk() -> np.ndarray:
+            return compute() if disk is None else disk.get(sources, tag, compute)
+
+        return DECODED.get(sources, tag, from_disk)
 
     def image(self, path: Path) -> np.ndarray:
         prep = self.preprocessing
@@ -91,7 +103,7 @@ class ImageLoader:
         def compute() -> np.ndarray:
             return prep.resize_image(read_image(path, prep.channels))
 
-        return compute() if self.cache is None else self.cache.get([path], f"image-{prep.key}", compute)
+        return self.cached([path], f"image-{prep.key}", compute)
 
 
 SampleT = TypeVar("SampleT", SegmentationSample, ClassificationSample)
@@ -189,11 +201,8 @@ class SegmentationDataset(LabeledDataset[SegmentationSample]):
         def compute() -> np.ndarray:
             return prep.resize_label(self.read_label(index))
 
-        cache = self._loader.cache
-        if cache is None:
-            return compute()
         sources = [sample.label, sample.rover_mask, sample.range_mask]
-        return cache.get(sources, f"label-{self.class_mode.name}-{prep.size}", compute)
+        return self._loader.cached(sources, f"label-{self.class_mode.name}-{prep.size}", compute)
 
     def __getitem__(self, index: int) -> Item:
         sample = self.samples[index]

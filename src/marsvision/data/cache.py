@@ -1,10 +1,11 @@
-"""A disk cache of decoded, resized arrays (``.npy``), keyed by source files and preprocessing."""
+"""Caches of decoded, resized arrays, keyed by source files and preprocessing: on disk (``.npy``) and in memory."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -12,6 +13,18 @@ from pathlib import Path
 import numpy as np
 
 from marsvision.data.errors import DatasetError
+
+
+def source_fingerprint(sources: Sequence[Path | None], tag: str) -> list[object]:
+    """``tag`` and each source's resolved path, modification time and size (``None`` for an absent file)."""
+    parts: list[object] = [tag]
+    for source in sources:
+        if source is None:
+            parts.append(None)
+            continue
+        stat = source.stat()
+        parts.append([str(source.resolve()), stat.st_mtime_ns, stat.st_size])
+    return parts
 
 
 class ArrayCache:
@@ -32,14 +45,7 @@ class ArrayCache:
 
     def key(self, sources: Sequence[Path | None], tag: str) -> str:
         """Return the hex key of an array made from ``sources`` (``None`` = absent file) with ``tag``."""
-        parts: list[object] = [tag]
-        for source in sources:
-            if source is None:
-                parts.append(None)
-                continue
-            stat = source.stat()
-            parts.append([str(source.resolve()), stat.st_mtime_ns, stat.st_size])
-        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+        return hashlib.sha256(json.dumps(source_fingerprint(sources, tag)).encode()).hexdigest()
 
     def get(self, sources: Sequence[Path | None], tag: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
         """Return the cached array for ``(sources, tag)``, computing and storing it on a miss."""
@@ -65,3 +71,54 @@ class ArrayCache:
             if os.path.exists(temporary):
                 os.unlink(temporary)
         return array
+
+
+class MemoryCache:
+    """Arrays kept in this process's memory up to ``limit_bytes``: the first ones computed are kept (no eviction).
+
+    A key is the source files' :func:`source_fingerprint` with the preprocessing tag, so an edited file is read
+    again. Stored arrays are read-only (every caller copies them into a tensor). DataLoader worker processes
+    read what their parent had stored when they started but add nothing: a worker's additions would be lost with
+    it at the end of the epoch, and each worker would hold its own copy.
+    """
+
+    def __init__(self, limit_bytes: int = 0) -> None:
+        self.limit_bytes = limit_bytes
+        self.arrays: dict[str, np.ndarray] = {}
+        self.used_bytes = 0
+        self.hits = 0
+        self.misses = 0
+
+    def configure(self, limit_bytes: int) -> None:
+        """Empty the cache and keep up to ``limit_bytes`` from now on (0: keep nothing)."""
+        self.arrays.clear()
+        self.limit_bytes = limit_bytes
+        self.used_bytes = 0
+
+    def get(self, sources: Sequence[Path | None], tag: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """Return the kept array for ``(sources, tag)``, else ``compute()`` it and keep it if it fits."""
+        if self.limit_bytes <= 0:
+            return compute()
+        key = json.dumps(source_fingerprint(sources, tag))
+        array = self.arrays.get(key)
+        if array is not None:
+            self.hits += 1
+            return array
+        self.misses += 1
+        array = compute()
+        if self.used_bytes + array.nbytes <= self.limit_bytes and not _in_loader_worker():
+            array.flags.writeable = False
+            self.arrays[key] = array
+            self.used_bytes += array.nbytes
+        return array
+
+
+def _in_loader_worker() -> bool:
+    """Whether this process is a DataLoader worker (torch is loaded wherever one runs)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and torch.utils.data.get_worker_info() is not None
+
+
+DECODED = MemoryCache()
+"""The process's in-memory cache of decoded arrays, shared by every reader (``data.memory_cache_mib`` sets its
+size for a run; empty and off until then)."""

@@ -45,10 +45,13 @@ class Reader:
         return cls(**kwargs)
 
     @classmethod
-    def inspection_readers(cls, root: Path) -> dict[str, Callable[[], Any]]:
-        """Split name → a function building that split's reader with default options, for ``data inspect``."""
+    def inspection_readers(cls, root: Path, **options: Any) -> dict[str, Callable[[], Any]]:
+        """Split name → a function building that split's reader for ``data inspect``.
+
+        Readers take their default options, but for the ``options`` given (e.g. ``class_mode="paper6"``).
+        """
         build: Callable[..., Any] = cls
-        return {split: (lambda split=split: build(root=root, split=split)) for split in cls.splits}  # type: ignore[misc]
+        return {split: (lambda split=split: build(root=root, split=split, **options)) for split in cls.splits}  # type: ignore[misc]
 
     @classmethod
     def inspect_root(cls, root: Path) -> dict[str, Any]:

@@ -1,11 +1,13 @@
 """Augmented views for contrastive and consistency learning.
 
-SimCLR views, the semi-supervised paper's shape and pixel augmentations, the weak view, and ``MultiView``.
+SimCLR views and the semi-supervised paper's strong views (one :class:`ViewAugmentation` each, from the config),
+the weak view, and the item functions that attach views to items (``MultiView``, ``JointView``, ``PaddingAware``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -14,89 +16,79 @@ from torchvision.transforms import v2
 
 from marsvision.data.transforms import FILL
 
-SIMCLR_CROP_SCALE = (0.08, 1.0)
-"""Random-resized-crop area range of SimCLR (Chen et al. 2020, appendix A)."""
 SIMCLR_JITTER = (0.8, 0.8, 0.8, 0.2)
-"""Brightness, contrast, saturation, hue jitter per unit strength (SimCLR appendix A)."""
-SIMCLR_JITTER_PROB = 0.8
-SIMCLR_GRAYSCALE_PROB = 0.2
-SIMCLR_BLUR_PROB = 0.5
-SIMCLR_BLUR_SIGMA = (0.1, 2.0)
-SIMCLR_BLUR_KERNEL_FRACTION = 0.1
-"""SimCLR blurs with probability 0.5, sigma in [0.1, 2.0], a kernel 10 % of the image side (appendix A)."""
+"""Brightness, contrast, saturation, hue jitter per unit strength (SimCLR appendix A): the colour distortion of
+strength s changes brightness, contrast and saturation by factors within 1 ± 0.8 s and hue by ± 0.2 s."""
+BLUR_SIGMA = (0.1, 2.0)
+BLUR_KERNEL_FRACTION = 0.1
+"""SimCLR blurs with σ in [0.1, 2.0] and a kernel 10 % of the image side (appendix A)."""
+FLIP_PROBABILITY = 0.5
+"""Chance of each random flip: SimCLR's horizontal flip, paper 002's flips, the weak view (torchvision's default)."""
+CROP_RATIO = (3 / 4, 4 / 3)
+"""Aspect ratios of the random resized crop (Szegedy et al. 2015, as SimCLR and torchvision)."""
 
 
-def _blur(size: int, sigma: tuple[float, float]) -> v2.GaussianBlur:
-    kernel = max(3, int(size * SIMCLR_BLUR_KERNEL_FRACTION) // 2 * 2 + 1)
-    return v2.GaussianBlur(kernel, sigma=sigma)
+def blur_kernel_size(side: int) -> int:
+    """Odd Gaussian kernel size for an image of ``side`` pixels: 10 % of the side, at least 3 (SimCLR)."""
+    return max(3, int(side * BLUR_KERNEL_FRACTION) // 2 * 2 + 1)
 
 
-def _pixel_steps(size: int, channels: int, strength: float, blur_prob: float, gray_prob: float) -> list[Callable]:
-    if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 or 3, got {channels}")
-    brightness, contrast, saturation, hue = (s * strength for s in SIMCLR_JITTER)
-    if channels == 1:
-        # Saturation and hue mean nothing for one channel: brightness/contrast only (SPEC.md, Method A).
-        jitter = v2.ColorJitter(brightness=brightness, contrast=contrast)
-    else:
-        jitter = v2.ColorJitter(brightness, contrast, saturation, min(hue, 0.5))
-    steps: list[Callable] = [v2.RandomApply([jitter], p=SIMCLR_JITTER_PROB)]
-    if channels == 3 and gray_prob > 0:
-        steps.append(v2.RandomGrayscale(gray_prob))
-    if blur_prob > 0:
-        steps.append(v2.RandomApply([_blur(size, SIMCLR_BLUR_SIGMA)], p=blur_prob))
-    return steps
+@dataclass(frozen=True, kw_only=True)
+class ViewAugmentation:
+    """One random view of an image (C, H, W) in [0, 1]: its geometry, then its pixel values.
 
-
-def simclr_view_transform(
-    size: int,
-    channels: int = 1,
-    strength: float = 1.0,
-    crop_scale: tuple[float, float] = SIMCLR_CROP_SCALE,
-    blur_prob: float = SIMCLR_BLUR_PROB,
-) -> v2.Compose:
-    """Return the SimCLR view transform on an image tensor ``(C, H, W)`` in [0, 1].
-
-    Random resized crop to ``size``, horizontal flip, colour distortion (brightness/contrast for grayscale;
-    plus saturation, hue and random grayscale for RGB) and Gaussian blur.
+    Geometry: a random resized crop to ``size`` (area share in ``crop_scale``, aspect in :data:`CROP_RATIO`),
+    horizontal and vertical flips, a rotation by an angle within ± ``rotation_degrees`` (corners black). Pixels:
+    with ``jitter_probability`` a colour jitter of ``jitter_strength`` s (:data:`SIMCLR_JITTER`; brightness and
+    contrast only for one channel), with ``grayscale_probability`` desaturation (colour images), with
+    ``blur_probability`` a Gaussian blur (:data:`BLUR_SIGMA`, :func:`blur_kernel_size`). The values come from the
+    run's config (``simclr.*`` for SimCLR, ``classification.strong_*`` for paper 002's strong views), where their
+    sources are cited. :func:`view_transform` makes such views image by image;
+    ``marsvision.training.batch_views.BatchViews`` a whole batch at once.
     """
-    steps: list[Callable] = [
-        v2.RandomResizedCrop(size, scale=crop_scale, antialias=True),
-        v2.RandomHorizontalFlip(),
-        *_pixel_steps(size, channels, strength, blur_prob, SIMCLR_GRAYSCALE_PROB),
-    ]
-    return v2.Compose(steps)
+
+    size: int
+    channels: int
+    crop_scale: tuple[float, float]
+    horizontal_flip_probability: float
+    vertical_flip_probability: float
+    rotation_degrees: float
+    jitter_probability: float
+    jitter_strength: float
+    grayscale_probability: float
+    blur_probability: float
+
+    def __post_init__(self) -> None:
+        if self.channels not in (1, 3):
+            raise ValueError(f"channels must be 1 or 3, got {self.channels}")
+        if not 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1:
+            raise ValueError(f"crop_scale must satisfy 0 < min <= max <= 1, got {self.crop_scale}")
+
+    @property
+    def jitter_factors(self) -> tuple[float, float, float, float]:
+        """Brightness, contrast, saturation and hue jitter at this strength (saturation and hue 0 for one channel)."""
+        brightness, contrast, saturation, hue = (factor * self.jitter_strength for factor in SIMCLR_JITTER)
+        if self.channels == 1:  # saturation and hue mean nothing for one channel (SPEC.md, Method A)
+            return brightness, contrast, 0.0, 0.0
+        return brightness, contrast, saturation, min(hue, 0.5)
 
 
-def semi_supervised_shape_steps(size: int, rotation_degrees: float, crop_scale: tuple[float, float]) -> list:
-    """Return the shape augmentations of paper 002: flip, crop + resize, rotation (same for image and label).
-
-    The paper names the operations without values; the defaults here are ours and configurable.
-    """
-    return [
-        v2.RandomHorizontalFlip(),
-        v2.RandomVerticalFlip(),
-        v2.RandomResizedCrop(size, scale=crop_scale, antialias=True),
-        v2.RandomRotation(rotation_degrees, fill=FILL),
-    ]
-
-
-def semi_supervised_views(
-    size: int,
-    channels: int = 3,
-    rotation_degrees: float = 30.0,
-    crop_scale: tuple[float, float] = (0.3, 1.0),
-    strength: float = 0.5,
-    desaturate_prob: float = 0.2,
-    blur_prob: float = 0.5,
-) -> v2.Compose:
-    """Return paper 002's view transform on an image.
-
-    Shape (flip, crop, resize, rotation) then pixel augmentations (Gaussian blur, colour jitter,
-    desaturation).
-    """
-    steps = semi_supervised_shape_steps(size, rotation_degrees, crop_scale)
-    steps += _pixel_steps(size, channels, strength, blur_prob, desaturate_prob)
+def view_transform(view: ViewAugmentation) -> v2.Compose:
+    """The per-image transform (torchvision v2) drawing one view of an image tensor as ``view`` describes."""
+    steps: list[Callable] = [v2.RandomResizedCrop(view.size, scale=view.crop_scale, ratio=CROP_RATIO, antialias=True)]
+    if view.horizontal_flip_probability > 0:
+        steps.append(v2.RandomHorizontalFlip(view.horizontal_flip_probability))
+    if view.vertical_flip_probability > 0:
+        steps.append(v2.RandomVerticalFlip(view.vertical_flip_probability))
+    if view.rotation_degrees > 0:
+        steps.append(v2.RandomRotation(view.rotation_degrees, fill=FILL))
+    brightness, contrast, saturation, hue = view.jitter_factors
+    steps.append(v2.RandomApply([v2.ColorJitter(brightness, contrast, saturation, hue)], p=view.jitter_probability))
+    if view.channels == 3 and view.grayscale_probability > 0:
+        steps.append(v2.RandomGrayscale(view.grayscale_probability))
+    if view.blur_probability > 0:
+        blur = v2.GaussianBlur(blur_kernel_size(view.size), sigma=BLUR_SIGMA)
+        steps.append(v2.RandomApply([blur], p=view.blur_probability))
     return v2.Compose(steps)
 
 
@@ -106,7 +98,7 @@ def weak_view() -> v2.RandomHorizontalFlip:
     Paper 002 (Table 4, "+Strong Aug") found the strong views cost classification accuracy when the
     cross-entropy sees them; FixMatch (Sohn et al. 2020) labels unlabeled images from such a weak view.
     """
-    return v2.RandomHorizontalFlip()
+    return v2.RandomHorizontalFlip(FLIP_PROBABILITY)
 
 
 class JointView:

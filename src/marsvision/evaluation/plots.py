@@ -7,7 +7,8 @@ state), so plotting works headless and from several threads. Class colours come 
 Paper figures: Method A Fig. 3 (:func:`plot_label_efficiency`), Figs 4-5 (:func:`plot_confusion_matrix`),
 Fig. 6 (:func:`plot_class_distribution`; :func:`plot_dataset_classes` for ``data inspect``), Fig. 7
 (:func:`plot_class_metric_vs_fraction`), Figs 8-9 and B-seg Fig. 13 (:func:`plot_qualitative`); B-seg Fig. 11
-(:func:`plot_learning_curves`), Fig. 12 (:func:`plot_tsne`); B-cls Fig. 8 (:func:`plot_per_class`).
+(:func:`plot_learning_curves`), Fig. 12 (:func:`plot_tsne`); B-cls Fig. 8 (:func:`plot_per_class`), Figs 9-10
+(:func:`plot_image_grid`).
 """
 
 from __future__ import annotations
@@ -384,6 +385,30 @@ def plot_qualitative(
     ignore_rgb = (IGNORE_COLOR[0] / 255.0, IGNORE_COLOR[1] / 255.0, IGNORE_COLOR[2] / 255.0)
     handles.append(Patch(facecolor=ignore_rgb, edgecolor="black", label="unlabeled"))
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 7), fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_image_grid(
+    images: Sequence[np.ndarray], captions: Sequence[str], path: str | Path, *, title: str = "", columns: int = 4
+) -> Path:
+    """Paper 002 Figs 9-10: example images (H, W, C) uint8 in a grid, each with its caption (classes predicted)."""
+    if not images:
+        raise ValueError("no images to plot")
+    if len(captions) != len(images):
+        raise ValueError(f"{len(images)} images but {len(captions)} captions")
+    cols = min(columns, len(images))
+    rows = math.ceil(len(images) / cols)
+    fig = _new_figure(2.7 * cols, 2.9 * rows + (0.4 if title else 0.0))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for ax, image, caption in zip(axes.flat, images, captions, strict=False):
+        pixels = np.asarray(image)
+        gray = pixels.ndim == 2 or pixels.shape[-1] == 1
+        ax.imshow(pixels.squeeze(-1) if pixels.ndim == 3 and gray else pixels, cmap="gray" if gray else None)
+        ax.set_title(caption, fontsize=8)
     if title:
         fig.suptitle(title)
     return _save(fig, path)

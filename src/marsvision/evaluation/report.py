@@ -19,6 +19,7 @@ import numpy as np
 
 from marsvision import runfolder
 from marsvision.atomic import atomic_write_text
+from marsvision.data.classes import IGNORE_INDEX
 from marsvision.evaluation import plots
 from marsvision.evaluation.aggregate import (
     Stat,
@@ -52,12 +53,15 @@ from marsvision.evaluation.runlogs import (
     is_sweep_dir,
     load_features,
     load_panel,
+    load_predictions,
     load_run,
     load_sweep,
     read_eval,
 )
 
 MAX_PANELS = 8
+EXAMPLE_IMAGES = 12
+"""Images in each of paper 002's Figs 9-10 (classification examples and failure cases)."""
 TSNE_POINTS = 2000
 
 
@@ -385,7 +389,7 @@ def _comparison_sections(sweep: SweepLogs, keys: list[str], figdir: Path) -> lis
     smallest = {method: dirs[0] for (method, fraction), dirs in sorted(groups.items()) if fraction == fractions[0]}
     panel_files = {m: sorted((d / runfolder.QUALITATIVE_DIR).glob("*.npz")) for m, d in smallest.items()}
     if len(smallest) > 1 and all(panel_files.values()):
-        count = min(MAX_PANELS, *(len(files) for files in panel_files.values()))
+        count = min(len(files) for files in panel_files.values())
         panels = []
         for index in range(count):
             loaded = {m: load_panel(files[index]) for m, files in panel_files.items()}
@@ -393,12 +397,41 @@ def _comparison_sections(sweep: SweepLogs, keys: list[str], figdir: Path) -> lis
             preds = {m: next(iter(panel.preds.values())) for m, panel in loaded.items()}  # each run predicts once
             panels.append(QualitativePanel(first.image, first.label, preds, title=first.title))
         names = read_eval(next(iter(smallest.values())) / runfolder.EVAL_FILE).class_names
-        path = plots.plot_qualitative(panels, names, figdir / "qualitative_comparison.png")
-        caption = (
-            f"Image | ground truth | each method at {fractions[0]:.0%} of the labels, same test images (Figs 8-9)."
-        )
-        sections.append(Section("Qualitative comparison", [Figure(path, caption)]))
+        at = f"at {fractions[0]:.0%} of the labels, same test images"
+        section = Section("Qualitative comparison")
+        arms = _supervised_and_pretrained(list(smallest))
+        if arms is None:
+            path = plots.plot_qualitative(panels[:MAX_PANELS], names, figdir / "qualitative_comparison.png")
+            section.blocks.append(Figure(path, f"Image | ground truth | each method {at} (Figs 8-9)."))
+        else:
+            supervised, pretrained = arms
+            for better, worse, name, figure in (
+                (pretrained, supervised, "qualitative_pretrained_better.png", "Fig. 8"),
+                (supervised, pretrained, "qualitative_supervised_better.png", "Fig. 9"),
+            ):
+                chosen = [p for p in panels if _pixel_accuracy(p, better) > _pixel_accuracy(p, worse)][:MAX_PANELS]
+                if not chosen:
+                    section.blocks.append(Note(f"No saved test image where {better} beats {worse} ({figure})."))
+                    continue
+                path = plots.plot_qualitative(chosen, names, figdir / name)
+                section.blocks.append(Figure(path, f"Images where {better} beats {worse} {at} ({figure})."))
+        sections.append(section)
     return sections
+
+
+def _supervised_and_pretrained(methods: list[str]) -> tuple[str, str] | None:
+    """(the random-init arm, the pretrained arm) of a two-arm label-fraction sweep, as paper 000 compares them."""
+    supervised = [m for m in methods if m == value_label("model.weights", None)]
+    if len(methods) != 2 or len(supervised) != 1:
+        return None
+    return supervised[0], next(m for m in methods if m != supervised[0])
+
+
+def _pixel_accuracy(panel: QualitativePanel, method: str) -> float:
+    """The share of a panel's labeled pixels that ``method`` predicts right."""
+    labeled = panel.label != IGNORE_INDEX
+    correct = (np.asarray(panel.preds[method]) == panel.label) & labeled
+    return float(correct.sum() / max(int(labeled.sum()), 1))
 
 
 def _slug(text: str) -> str:
@@ -508,3 +541,60 @@ def write_per_class_comparison(paths: Sequence[str | Path], path: str | Path) ->
         groups[label] = metrics["per_class_accuracy"] if evaluation.task == "classification" else metrics["iou"]
     task_metric = "accuracy" if "per_class_accuracy" in metrics else "IoU"
     return plots.plot_per_class(groups, path, ylabel=f"per-class {task_metric} (%)", title=f"per-class {task_metric}")
+
+
+def _spread_over_classes(positions: Sequence[int], classes: Sequence[int], limit: int) -> list[int]:
+    """At most ``limit`` of ``positions``: one of each class first (in order of appearance), then the rest."""
+    first_of_class: dict[int, int] = {}
+    for position, cls in zip(positions, classes, strict=True):
+        first_of_class.setdefault(cls, position)
+    chosen = list(first_of_class.values())[:limit]
+    chosen += [p for p in positions if p not in chosen][: limit - len(chosen)]
+    return sorted(chosen, key=list(positions).index)
+
+
+def _run_title(path: Path) -> str:
+    run = load_run(path)
+    name = run.config.get("name") if isinstance(run.config, dict) else None
+    return str(name or run.name)
+
+
+def write_classification_examples(baseline: str | Path, ours: str | Path, folder: str | Path) -> dict[str, Path]:
+    """Paper 002 Figs 9-10 from two classification runs' ``predictions.npz``.
+
+    ``examples``: test images ``ours`` classifies right and ``baseline`` wrong; ``failures``: images ``ours``
+    gets wrong; one of each class first.
+
+    Raises:
+        RunLogError: a run has no (or a malformed) ``predictions.npz`` or ``eval.json``, or the two runs were
+            tested on different images.
+    """
+    base_dir, ours_dir, out = Path(baseline), Path(ours), Path(folder)
+    base = load_predictions(base_dir / runfolder.PREDICTIONS_FILE)
+    mine = load_predictions(ours_dir / runfolder.PREDICTIONS_FILE)
+    if base.ids != mine.ids:
+        raise RunLogError(ours_dir / runfolder.PREDICTIONS_FILE, f"tested on other images than {base_dir}")
+    names = read_eval(ours_dir / runfolder.EVAL_FILE).class_names
+    base_name, ours_name = _run_title(base_dir), _run_title(ours_dir)
+    written: dict[str, Path] = {}
+    base_errors = {int(p): i for i, p in enumerate(base.error_positions)}
+    wins = [p for p in base_errors if mine.preds[p] == mine.targets[p]]
+    if wins:
+        chosen = _spread_over_classes(wins, [int(mine.targets[p]) for p in wins], EXAMPLE_IMAGES)
+        written["examples"] = plots.plot_image_grid(
+            [base.error_images[base_errors[p]] for p in chosen],
+            [f"{names[mine.targets[p]]}\n{base_name}: {names[base.preds[p]]}" for p in chosen],
+            out / "classification_examples.png",
+            title=f"right by {ours_name}, wrong by {base_name} (paper 002 Fig. 9)",
+        )
+    failures = [int(p) for p in mine.error_positions]
+    if failures:
+        chosen = _spread_over_classes(failures, [int(mine.targets[p]) for p in failures], EXAMPLE_IMAGES)
+        where = {int(p): i for i, p in enumerate(mine.error_positions)}
+        written["failures"] = plots.plot_image_grid(
+            [mine.error_images[where[p]] for p in chosen],
+            [f"{names[mine.targets[p]]}\n{ours_name}: {names[mine.preds[p]]}" for p in chosen],
+            out / "classification_failures.png",
+            title=f"failure cases of {ours_name} (paper 002 Fig. 10)",
+        )
+    return written

@@ -10,7 +10,9 @@ Run directory: ``config.yaml``, ``meta.json`` and ``metrics.jsonl`` are required
   (H, W) and predictions ``pred`` (named "prediction") and/or ``pred_<name>`` (e.g. ``pred_baseline``,
   ``pred_ours``);
 * ``features.npz``: per-pixel features for t-SNE, either ``features`` (N, D) + ``labels`` (N,), or pairs
-  ``features_<name>`` + ``labels_<name>`` (e.g. baseline and ours, drawn side by side).
+  ``features_<name>`` + ``labels_<name>`` (e.g. baseline and ours, drawn side by side);
+* ``predictions.npz`` (classification): every test image's ``ids``, ``targets``, ``preds``, and thumbnails
+  ``error_images`` of the misclassified images at ``error_positions``.
 
 Sweep directory: ``results.json`` (or, failing that, ``results.csv``) is required, ``summary.json`` optional.
 ``results.json`` is a list of rows; a row is flat like a CSV row, or nests ``params`` / ``metrics`` objects,
@@ -207,6 +209,37 @@ def load_panel(path: Path) -> QualitativePanel:
         if arr.ndim != 2:
             raise RunLogError(path, f"{name} must be (H, W), got shape {arr.shape}")
     return QualitativePanel(image=data["image"], label=label, preds=preds, title=path.stem)
+
+
+@dataclass
+class Predictions:
+    """A classification run's ``predictions.npz``.
+
+    Each test image's id, class and prediction, and thumbnails (M, side, side, C) uint8 of the misclassified
+    images at ``error_positions`` (M,).
+    """
+
+    ids: list[str]
+    targets: np.ndarray
+    preds: np.ndarray
+    error_positions: np.ndarray
+    error_images: np.ndarray
+
+
+def load_predictions(path: Path) -> Predictions:
+    """Read a classification run's ``predictions.npz``."""
+    data = _load_npz(path)
+    keys = ("ids", "targets", "preds", "error_positions", "error_images")
+    missing = [k for k in keys if k not in data]
+    if missing:
+        raise RunLogError(path, f"missing arrays {missing} (has {sorted(data)})")
+    if not len(data["ids"]) == len(data["targets"]) == len(data["preds"]):
+        raise RunLogError(path, "ids, targets and preds differ in length")
+    if len(data["error_positions"]) != len(data["error_images"]):
+        raise RunLogError(path, "error_positions and error_images differ in length")
+    return Predictions(
+        [str(i) for i in data["ids"]], data["targets"], data["preds"], data["error_positions"], data["error_images"]
+    )
 
 
 def load_features(path: Path, default_name: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:

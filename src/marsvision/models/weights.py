@@ -185,12 +185,60 @@ def load_encoder_weights(
     return LoadReport(str(file), resolved, matched, missing, unexpected, dropped, adapted)
 
 
-def export_encoder(encoder: nn.Module, encoder_name: str, path: str | Path) -> Path:
+def load_projection_head_weights(head: nn.Module, path: str | Path) -> None:
+    """Load the SimCLR projection head g stored next to an encoder's weights into ``head`` (all keys must fit).
+
+    Read from: an exported encoder or a converted SimCLRv2 checkpoint (``{"projection_head": {...}}``), or a
+    marsvision pretraining checkpoint (``state_dict`` keys ``projection_head.*``). A task head that sits on a
+    middle layer of g (SimCLRv2 style) fine-tunes these layers.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file holds no projection head, or one of another shape (the message names the file).
+    """
+    file = Path(path)
+    obj = _read(file)
+    if file.suffix == ".npz":
+        obj = convert_simclrv2(obj)  # type: ignore[arg-type]
+    state: Mapping[str, Tensor] | None = None
+    if isinstance(obj, Mapping) and isinstance(obj.get("projection_head"), Mapping):
+        state = obj["projection_head"]
+    elif isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
+        prefix = "projection_head."
+        found = {k[len(prefix) :]: v for k, v in obj["state_dict"].items() if str(k).startswith(prefix)}
+        state = found or None
+    if state is None:
+        raise ValueError(
+            f"{file}: no projection head in the file; model.projection_layer > 0 needs g's weights (a marsvision "
+            "SimCLR run's encoder.pt or checkpoint, or a converted SimCLRv2 checkpoint with head_contrastive)"
+        )
+    try:
+        head.load_state_dict(dict(state), strict=True)
+    except RuntimeError as error:
+        raise ValueError(
+            f"{file}: its projection head does not fit model.projection_layers/projection_dim: {error}"
+        ) from error
+
+
+def export_encoder(
+    encoder: nn.Module, encoder_name: str, path: str | Path, projection_head: nn.Module | None = None
+) -> Path:
     """Save ``{"encoder_name", "state_dict"}`` atomically (a pretraining run's ``encoder.pt``).
 
-    This is the exported-encoder file that ``load_encoder_weights`` reads.
+    The SimCLR projection head's weights go under ``"projection_head"`` when given. This is the exported-encoder
+    file that ``load_encoder_weights`` (and ``load_projection_head_weights``) read.
     """
-    return atomic_torch_save({"encoder_name": encoder_name, "state_dict": encoder.state_dict()}, path)
+    exported: dict[str, object] = {"encoder_name": encoder_name, "state_dict": encoder.state_dict()}
+    if projection_head is not None:
+        exported["projection_head"] = projection_head.state_dict()
+    return atomic_torch_save(exported, path)
 
 
-__all__ = ["KINDS", "LoadReport", "WeightsKind", "export_encoder", "load_encoder_weights"]
+__all__ = [
+    "KINDS",
+    "LoadReport",
+    "WeightsKind",
+    "export_encoder",
+    "load_encoder_weights",
+    "load_projection_head_weights",
+]

@@ -22,7 +22,9 @@ from marsvision.training.data import ClassInfo, RunData, build_eval_dataset, bui
 from marsvision.training.evaluate import evaluate_model
 from marsvision.training.factory import resolve_weights
 from marsvision.training.lightning_base import MarsvisionModule
+from marsvision.training.optim import check_backbone_start
 from marsvision.training.registry import method_class
+from marsvision.training.scaling import resolve_batch_and_lr
 from marsvision.training.trainer import build_trainer, resolve_device
 
 log = logging.getLogger(__name__)
@@ -59,7 +61,7 @@ def config_of_resume(resume: Path) -> RunConfig:
 
 def resolved_references(config: RunConfig) -> dict[str, dict[str, str]]:
     """What a ``latest:NAME`` reference in the config names now: ``{"model.weights": {"reference", "file"}}``."""
-    weights = config.model.weights
+    weights = config.model.initial_weights
     if not weights or not weights.startswith("latest:"):
         return {}
     found = resolve_weights(weights, config.runs_root)
@@ -98,9 +100,12 @@ def train(config: RunConfig | None, *, resume: Path | None = None, argv: list[st
         runs.truncate_metrics(run_dir, resumed_epoch)
     elif config is None:
         raise ValueError("train needs a config or a run to resume")
+    config = resolve_batch_and_lr(config)  # the per-device batch and the lr the run really has
     # Everything that can be checked is checked before the run folder exists: a wrong device, root, layout,
     # weights file or value fails in one line and leaves no folder behind.
     resolve_device(config.trainer.device)
+    if resume is None:
+        check_backbone_start(config)
     references = resolved_references(config) if resume is None else {}
     L.seed_everything(config.seed, workers=True, verbose=False)
     module, data = build_module_and_data(config)
@@ -152,7 +157,9 @@ def _fit_and_test(
     }
     if module.task == "pretrain" and trainer.is_global_zero:
         encoder = cast(nn.Module, module.encoder)
-        result["encoder"] = str(export_encoder(encoder, config.model.encoder, run_dir / runfolder.ENCODER_FILE))
+        head = cast(nn.Module, module.projection_head)  # kept for a task head on a middle layer of g (SimCLRv2)
+        exported = export_encoder(encoder, config.model.encoder, run_dir / runfolder.ENCODER_FILE, head)
+        result["encoder"] = str(exported)
     if data.test is not None and trainer.is_global_zero:
         state = safe_torch_load(result["checkpoint"])
         module.load_state_dict(state["state_dict"])

@@ -7,7 +7,7 @@ in what the other streams add:
 * ``cls-ce``, ``cls-focal``, ``cls-class-balanced``: the supervised loss alone;
 * ``cls-mixup``, ``cls-cutmix``: the cross-entropy on mixed images against mixed labels (torchvision v2);
 * ``cls-supcon``: + SupCon on class-balanced pairs; ``cls-pseudo-label``: + confident pseudo labels on
-  unlabeled images;
+  unlabeled images; ``cls-infonce``: + the unsupervised contrastive loss of paper 002's Eq. (1);
 * ``wang-cls`` (paper 002, "ours"): + λ_s L_s (inter-class contrast on class-balanced pairs of different
   images) + λ_u L_u (similarity of two views of an unlabeled image).
 """
@@ -49,8 +49,8 @@ class CrossEntropyClassification(MarsvisionModule):
     def __init__(self, config: RunConfig, classes: ClassInfo | None = None) -> None:
         super().__init__(config, classes)
         encoder = create_encoder(config.model.encoder, in_channels=config.data.channels)
-        if config.model.weights:
-            weights = resolve_weights(config.model.weights, config.runs_root)
+        if config.model.initial_weights:
+            weights = resolve_weights(config.model.initial_weights, config.runs_root)
             load_encoder_weights(encoder, weights, kind=cast(WeightsKind, config.model.weights_kind))
         self.model = SemiSupervisedClassifier(
             encoder,
@@ -156,6 +156,25 @@ class SupConClassification(CrossEntropyClassification):
         z2 = F.normalize(self.model.embed_supervised(second), dim=1)
         features = torch.stack([z1, z2], dim=1)  # (C, 2, D)
         return {"inter_class": supcon_loss(features, classes, temperature=self.config.classification.temperature)}
+
+
+class InfoNCEClassification(CrossEntropyClassification):
+    """+ the original contrastive loss, paper 002's Eq. (1), in place of L_s (Table 4, "+Eq.(1)").
+
+    L = L_ce + λ_s · L_nce with L_nce = −mean_i log( exp(K(z¹_i, z²_i)/τ) / Σ_j exp(K(z¹_i, z²_j)/τ) ): two
+    strong views of each image of the ``unlabeled-views`` stream (the training images without their labels when
+    every pool image is labeled, as in paper 002's MSL set-up), every other image of the batch a negative, same
+    class or not; H_s and τ as L_s. Eq. (2) is this loss with positives and negatives chosen by class.
+    """
+
+    streams: ClassVar[tuple[Stream, ...]] = ("labeled", "unlabeled-views")
+    loss_weights: ClassVar[dict[str, str]] = {"infonce": "classification.supervised_weight"}
+
+    def extra_parts(self, batch: dict[str, Any]) -> dict[str, Tensor]:
+        view1, view2 = batch["unlabeled-views"]["views"][:2]
+        z1, z2 = self.model.embed_supervised(view1), self.model.embed_supervised(view2)  # (M, D) each
+        own_class = torch.arange(len(z1), device=z1.device)  # every image its own class: Eq. (1)
+        return {"infonce": inter_class_contrastive_loss(z1, z2, own_class, self.config.classification.temperature)}
 
 
 class PseudoLabelClassification(CrossEntropyClassification):

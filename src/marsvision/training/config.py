@@ -94,7 +94,7 @@ ScheduleName = Literal["constant", "cosine", "poly", "step"]
 HeadName = Literal["paper", "relu", "deeplabv3plus"]
 WeightsKindName = Literal["auto", "torchvision", "mocov2", "marsvision", "simclrv2"]
 DeviceName = Literal["auto", "cpu", "cuda", "gpu", "mps"]
-PrecisionName = Literal["32", "32-true", "bf16-mixed", "16-mixed", "bf16-true", "64", "64-true"]
+PrecisionName = Literal["auto", "32", "32-true", "bf16-mixed", "16-mixed", "bf16-true", "64", "64-true"]
 
 
 @dataclass
@@ -132,11 +132,26 @@ class DataConfig:
     """Also use the test images, without their labels, as unlabeled data (transductive semi-supervised learning,
     e.g. the MSL v1 val images when they are the evaluation split); the run's ``images_seen`` counts them."""
     reshuffle_trainval: int | None = None
+    """MSL surface data: pool the official train and val lists and draw a new split of the same sizes with this
+    seed (paper 002 §3: "we reshuffle the training and validation sets"; the test list stays); None = the
+    official chronological lists."""
     drop_augmented: bool = False
     batch_size: PositiveInt = 8
+    """Images per step and device (the labeled stream's, or the pretraining pairs')."""
+    global_batch_size: PositiveInt | None = None
+    """Images per step over all devices (``trainer.devices`` × ``trainer.num_nodes``): when set, it fixes
+    ``batch_size`` to its share per device, and must divide evenly (SimCLR states its batch this way)."""
     unlabeled_batch_size: PositiveInt = 16
     num_workers: NonNegativeInt = 0
+    """DataLoader worker processes per stream; each runs one thread, and the training process runs that many
+    fewer (``trainer.threads``). On a machine with few cores, 0 (load in the training process) is usually fastest."""
     cache_dir: str | None = None
+    """Folder of decoded, resized arrays (``.npy``) that later runs read instead of decoding the files again."""
+    memory_cache_mib: NonNegativeInt = 512
+    """Decoded, resized arrays (images and label maps) kept in the training process's memory, up to this many MiB
+    (first read, first kept): from the second epoch on a small dataset is not decoded at all. Exact (the arrays
+    are the ones decoding gives). Only items loaded in the training process use it (``num_workers: 0``); 0 turns it
+    off. 512 MiB holds 30,000 one-channel 128² images or 2,000 at 512²."""
 
 
 @dataclass
@@ -151,13 +166,27 @@ class ModelConfig:
     small rocks survive; None = the head's own (32 for paper 000's atrous head, 16 for DeepLabv3+)."""
     weights: str | None = None
     """Path to initial encoder weights (marsvision pretraining checkpoint, MoCo v2, torchvision, SimCLRv2)."""
+    weights_by_encoder: dict[str, str | None] = field(default_factory=dict)
+    """Initial weights per encoder name, for sweeps over encoders (paper 002 Table 5: each backbone starts from
+    its own ImageNet weights): the entry of ``encoder`` wins over ``weights`` when it is set. On the command
+    line: ``model.weights_by_encoder.resnet18=/weights/resnet18.pth``."""
     weights_kind: WeightsKindName = "auto"
     projection_dim: PositiveInt = 128
     projection_layers: PositiveInt = 3
     """SimCLRv2 uses a 3-layer projection MLP, SimCLR v1 a 2-layer one."""
+    projection_layer: NonNegativeInt = 0
+    """Where paper 000's atrous head sits: 0 = on the encoder's output (SimCLR v1 style, the paper's set-up); k ≥ 1
+    = on layer k of the pretrained projection head g, applied to every pixel (SimCLRv2 fine-tunes "from the first
+    layer of g"). g (``projection_layers`` layers, ``projection_dim`` wide at the end) is read from
+    ``model.weights``."""
     classifier_dropout: ProperShare = 0.0
     """Dropout probability before H_cls (Table 3's Dropout baseline: 0.5, Srivastava et al. 2014's value for
     hidden units); 0 = no dropout layer."""
+
+    @property
+    def initial_weights(self) -> str | None:
+        """The weights the encoder starts from: ``weights_by_encoder[encoder]`` when set, else ``weights``."""
+        return self.weights_by_encoder.get(self.encoder) or self.weights
 
 
 @dataclass
@@ -169,6 +198,18 @@ class OptimConfig:
     """Paper 000 fine-tuning: 0.002·√batch with batch 8 (the paper prints 0.057; the formula gives 0.00566)."""
     backbone_lr: NonNegativeFloat | None = None
     """Separate learning rate for the pretrained encoder (paper 002 classification: 1e-6); None = lr."""
+    lr_per_256: PositiveFloat | None = None
+    """Learning rate per 256 images of the global batch: when set, ``lr`` = lr_per_256 × global batch / 256, the
+    global batch being ``data.batch_size`` × devices × nodes (Goyal et al. 2017's linear scaling; SimCLR: 0.3 for
+    LARS)."""
+    pretrained_backbone_lr: NonNegativeFloat | None = None
+    """Learning rate of the encoder when ``model.weights`` loads pretrained weights (wins over ``backbone_lr``), so
+    one sweep over ``model.weights`` fine-tunes a pretrained encoder gently and trains a random one fully; None =
+    ``backbone_lr``."""
+    allow_frozen_random_backbone: bool = False
+    """Train a randomly initialised encoder (no ``model.weights``) at a ``backbone_lr`` below 1 % of ``lr`` anyway.
+    Such a backbone barely moves: its features stay random. A run asking for it is refused unless this says the
+    frozen random features are meant (paper 002's 1e-6 against 1e-3 assumes a pretrained backbone)."""
     momentum: Probability = 0.9
     weight_decay: NonNegativeFloat = 0.0
     schedule: ScheduleName = "constant"
@@ -187,6 +228,11 @@ class TrainerConfig:
     devices: PositiveInt = 1
     num_nodes: PositiveInt = 1
     precision: PrecisionName = "32"
+    """Lightning's precision. ``auto``: ``bf16-mixed`` (bfloat16 autocast) on a CUDA GPU with bfloat16 and on a CPU
+    with native bfloat16 instructions (AVX512-BF16, AMX or Arm's BF16), else ``32``. ``bf16-mixed`` on a CPU
+    without them, where bfloat16 is emulated and slower than float32, trains in ``32`` and says so
+    (``training/precision.py``). Default ``32``: recipes opt in where the accuracy comparison shows bf16 exact
+    enough."""
     early_stopping_patience: NonNegativeInt | None = 10
     """Paper 000 trains up to 50 epochs 'until validation convergence': stop after this many epochs without gain."""
     monitor: str = "val/loss"
@@ -198,6 +244,16 @@ class TrainerConfig:
     logs one plain line per epoch with its metrics."""
     channels_last: bool = False
     """NHWC memory layout for weights and image batches: faster convolutions with bf16 on recent GPUs."""
+    compile: bool = False
+    """Compile every network of the method with ``torch.compile`` (inductor; a C++ compiler on the CPU, Triton on
+    a GPU; without one the run stays eager and says so). Off by default: the first steps wait for the compiler
+    (about a minute per network on a small CPU) and every new batch shape compiles again, which short runs do not
+    earn back."""
+    threads: PositiveInt | None = None
+    """Threads of the training process's operations (``torch.set_num_threads``). None: torch's own count, capped
+    at the cores this process may use (CPU affinity and a container's CPU quota; divided among the ``devices``
+    processes of DDP on CPUs) minus the DataLoader workers of every stream, so that no more threads run than there
+    are cores (benchmarks/README.md, "Threads")."""
 
 
 @dataclass
@@ -209,8 +265,26 @@ class SimCLRConfig:
     crop_size: PositiveInt | None = None
     """Side of the augmented views; None = ``data.image_size`` (smaller crops make CPU pretraining affordable)."""
     crop_scale_min: Fraction = 0.2
+    """Smallest area share of the random resized crop (SimCLR: 0.08 on ImageNet; 0.2, MoCo v2's value (Chen et
+    al. 2020b), keeps more of the small rover images)."""
     blur_probability: Probability = 0.5
+    """Chance of a Gaussian blur, σ in [0.1, 2.0], kernel 10 % of the view's side (SimCLR appendix A: 0.5)."""
+    chunk_size: PositiveInt | None = None
+    """Views per forward chunk under activation checkpointing: the device keeps one chunk's activations at a
+    time, and NT-Xent still sees every view of the global batch as a negative (``training/chunked.py``); None =
+    the whole batch in one pass. BatchNorm then normalises each chunk with its own statistics."""
     jitter_strength: NonNegativeFloat = 0.5
+    """s: brightness, contrast and saturation factors within 1 ± 0.8 s, hue within ± 0.2 s (SimCLR appendix A; its
+    CIFAR-10 strength is 0.5, ImageNet's 1.0); one channel gets brightness and contrast only."""
+    jitter_probability: Probability = 0.8
+    """Chance of the colour jitter (SimCLR appendix A: 0.8)."""
+    grayscale_probability: Probability = 0.2
+    """Chance that a colour view becomes gray (SimCLR appendix A: 0.2); nothing for one channel."""
+    batched_views: bool = False
+    """Make the two views of a whole batch at once on the training device (``training/batch_views.py``) instead
+    of image by image in the data loader: the same operations and parameters, drawn per image; the crop is
+    resampled bilinearly without antialiasing and the jitter's order is fixed (brightness, contrast, saturation,
+    hue). Off by default until the accuracy comparison has checked it (docs: the accuracy comparison)."""
 
 
 @dataclass
@@ -325,6 +399,26 @@ class ClassificationConfig:
     """Augmentation of the cross-entropy's labeled stream: ``weak`` (horizontal flip) or ``strong`` (paper 002's
     contrastive views). Paper 002 (Table 4, "+Strong Aug") reports strong views cost the cross-entropy accuracy;
     the contrastive streams always get the strong views."""
+    strong_rotation_degrees: NonNegativeFloat = 30.0
+    """Paper 002's strong views: shape (horizontal and vertical flip, random resized crop, rotation) then pixel
+    augmentations (colour jitter, desaturation, Gaussian blur). The paper names the operations without values;
+    these defaults are ours. Rotation by an angle drawn from ± this many degrees, corners filled black."""
+    strong_crop_scale_min: Fraction = 0.3
+    """Smallest area share of the strong views' random resized crop (ours; SimCLR's 0.08 loses the small terrain
+    features the classes are told apart by)."""
+    strong_jitter_strength: NonNegativeFloat = 0.5
+    """s of SimCLR's colour jitter (brightness, contrast, saturation within 1 ± 0.8 s, hue within ± 0.2 s), at
+    SimCLR's CIFAR-10 strength 0.5."""
+    strong_jitter_probability: Probability = 0.8
+    """Chance of the colour jitter (SimCLR's 0.8)."""
+    strong_grayscale_probability: Probability = 0.2
+    """Chance of desaturation of a colour view (SimCLR's 0.2)."""
+    strong_blur_probability: Probability = 0.5
+    """Chance of a Gaussian blur, σ in [0.1, 2.0] (SimCLR's 0.5)."""
+    batched_views: bool = False
+    """Augment whole batches on the training device instead of image by image in the data loader: the strong
+    views, the weak flips and the labeled stream's augmentation (``training/batch_views.py``; see
+    ``simclr.batched_views`` for what differs). Off by default until the accuracy comparison has checked it."""
 
 
 @dataclass
@@ -358,6 +452,12 @@ class ClsBaselineConfig:
     """Decoupling (Kang et al. 2020): epochs of stage 1 (cross-entropy, instance-balanced: paper 002's 30-epoch
     schedule) and stage 2 (classifier re-training on class-balanced batches over the frozen backbone: Kang et al.
     re-train cRT for 10 epochs and LWS for 5 on ImageNet-LT)."""
+    supcon_stage_epochs: list[NonNegativeInt] = field(default_factory=lambda: [20, 10])
+    """SupCon as Khosla et al. 2020 train it (paper 002's Table 3 rows "SupCon + Linear Classifier" and "+ All
+    Layers"): epochs of stage 1 (the SupCon loss alone) and stage 2 (the cross-entropy, on the frozen backbone or on
+    all layers). Paper 002 gives no split of its 30 epochs: 20 + 10 is our choice."""
+    supcon_temperature: PositiveFloat = 0.1
+    """τ of the two-stage SupCon (Khosla et al. 2020 found 0.1 best)."""
     s4l_weight: NonNegativeFloat = 1.0
     """w of the self-supervised loss of S4L (Zhai et al. 2019, public code: ``rot_loss_weight`` 1.0)."""
     jigsaw_permutations: PositiveInt = 100
@@ -630,11 +730,32 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.split("."), yaml.safe_load(raw) if raw != "" else ""
 
 
+def _mapping_key_kept_whole(path: list[str]) -> list[str]:
+    """``path`` with everything after a mapping field joined into that mapping's one key.
+
+    The keys of ``sweep.grid`` are dotted config keys: ``sweep.grid.model.weights=[...]`` sets the grid's key
+    ``model.weights``, not a section ``model`` holding ``weights``.
+    """
+    section: type = RunConfig  # every step below is a dataclass section
+    for depth, part in enumerate(path[:-1]):
+        tp = _field_types(section).get(part)
+        if get_origin(tp) is Annotated:
+            tp = get_args(tp)[0]
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+            section = tp
+            continue
+        if get_origin(tp) is dict:
+            return [*path[: depth + 1], ".".join(path[depth + 1 :])]
+        break
+    return path
+
+
 def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Return a copy of nested ``values`` with each ``key.sub=value`` override set."""
     merged = yaml.safe_load(yaml.safe_dump(values))
     for text in overrides:
         path, value = parse_override(text)
+        path = _mapping_key_kept_whole(path)
         node = merged
         for part in path[:-1]:
             node = node.setdefault(part, {})

@@ -29,21 +29,16 @@ from lightning.pytorch.utilities import CombinedLoader
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 from torchvision.transforms import v2
 
+from marsvision.data.cache import DECODED
 from marsvision.data.registry import build_dataset, reader_class
 from marsvision.data.samplers import ClassBalancedBatchSampler
 from marsvision.data.splits import chronological_split, complement_indices, holdout_split, nested_fraction_indices
 from marsvision.data.transforms import segmentation_train_transform
-from marsvision.data.views import (
-    JointView,
-    MultiView,
-    PaddingAware,
-    semi_supervised_views,
-    simclr_view_transform,
-    weak_view,
-)
+from marsvision.data.views import JointView, MultiView, PaddingAware, view_transform, weak_view
 from marsvision.data.wrappers import LabelDropped, MappedDataset
 from marsvision.training.config import DataConfig, RunConfig
 from marsvision.training.reproducibility import EpochKeyedBatches, EpochSeededSampler, ItemSeeded
+from marsvision.training.stream_views import batched_views, simclr_view, strong_view
 
 PIN_MEMORY = torch.cuda.is_available()
 """Pinned host memory speeds up copies to a GPU and only costs memory without one."""
@@ -206,15 +201,12 @@ class ImageTransform:
 
 
 def _simclr_views(config: RunConfig) -> MultiView:
-    cfg, simclr = config.data, config.simclr
-    views = simclr_view_transform(
-        simclr.crop_size or cfg.image_size,
-        channels=cfg.channels,
-        strength=simclr.jitter_strength,
-        crop_scale=(simclr.crop_scale_min, 1.0),
-        blur_prob=simclr.blur_probability,
-    )
-    return MultiView(views, n_views=2)
+    return MultiView(view_transform(simclr_view(config)), n_views=2)
+
+
+def _decoded(item: dict[str, Any]) -> dict[str, Any]:
+    """The item as the reader decoded it (its views are made later, for the whole batch)."""
+    return item
 
 
 def _samples_per_class(config: RunConfig, task: Task, pool: Any, labeled: list[int], targets: list[int]) -> list[int]:
@@ -234,10 +226,13 @@ def _samples_per_class(config: RunConfig, task: Task, pool: Any, labeled: list[i
 def build_run_data(config: RunConfig, task: Task, streams: tuple[str, ...]) -> RunData:
     """The loaders of ``streams`` for a method of ``task``, the validation loader and the held-out test set."""
     cfg = config.data
+    DECODED.configure(cfg.memory_cache_mib * 2**20)
+    batched = batched_views(config, task)  # then the module makes the views of whole batches (stream_views.py)
     if task == "pretrain":
-        pairs = MappedDataset(unlabeled_images(config, None), _simclr_views(config))
+        images = unlabeled_images(config, None)
+        pairs = images if batched else MappedDataset(images, _simclr_views(config))
         pair_loader = {"simclr-views": _shuffled_loader(pairs, cfg, cfg.batch_size, config.seed)}
-        seen = {"labeled": 0, "unlabeled": len(pairs)}
+        seen = {"labeled": 0, "unlabeled": len(pairs)}  # type: ignore[arg-type]
         return RunData(CombinedLoader(pair_loader, mode="min_size"), None, None, "", ClassInfo(), seen)
 
     pool = reader(cfg, cfg.train_split)
@@ -248,7 +243,7 @@ def build_run_data(config: RunConfig, task: Task, streams: tuple[str, ...]) -> R
         list(getattr(pool, "class_ids", [])),
         _samples_per_class(config, task, pool, splits.labeled, targets),
     )
-    strong = semi_supervised_views(cfg.image_size, channels=cfg.channels)
+    strong = view_transform(strong_view(config))
     weak = weak_view()
     if task == "segmentation":
         labeled_transform: Any = segmentation_train_transform(cfg.image_size)
@@ -261,6 +256,10 @@ def build_run_data(config: RunConfig, task: Task, streams: tuple[str, ...]) -> R
         "unlabeled-views": MultiView(strong, n_views=2),
         "unlabeled-weak-strong": MultiView([weak, strong]),
     }
+    balanced_transform: Any = JointView(v2.Identity(), strong)
+    if batched:  # the loader yields the decoded images
+        labeled_transform = balanced_transform = None
+        unlabeled_item_functions = {stream: _decoded for stream in unlabeled_item_functions}
     labeled = Subset(reader(cfg, cfg.train_split, transform=labeled_transform), splits.labeled)
     loaders: dict[str, DataLoader[Any]] = {}
     unlabeled_count = 0
@@ -273,7 +272,7 @@ def build_run_data(config: RunConfig, task: Task, streams: tuple[str, ...]) -> R
             sampler = ClassBalancedBatchSampler(
                 targets, config.classification.contrastive_batch_images_per_class, seed=config.seed, num_batches=steps
             )
-            transform = JointView(v2.Identity(), strong) if stream == "balanced" else labeled_transform
+            transform = balanced_transform if stream == "balanced" else labeled_transform
             balanced_labeled = Subset(reader(cfg, cfg.train_split, transform=transform), splits.labeled)
             loaders[stream] = DataLoader(
                 ItemSeeded(balanced_labeled, config.seed + 1),

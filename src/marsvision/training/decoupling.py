@@ -49,22 +49,31 @@ class DecouplingClassification(CrossEntropyClassification):
 
     streams: ClassVar[tuple[Stream, ...]] = ("labeled", "labeled-balanced")
 
+    stage_epochs_key: ClassVar[str] = "decoupling_stage_epochs"
+    """The ``clsbaseline`` key that holds the two stages' epochs."""
+
     def __init__(self, config: RunConfig, classes: ClassInfo | None = None) -> None:
-        stages = config.clsbaseline.decoupling_stage_epochs
+        stages = getattr(config.clsbaseline, self.stage_epochs_key)
         if len(stages) != len(STAGES) or min(stages) < 0 or sum(stages) < 1:
-            raise ValueError(f"clsbaseline.decoupling_stage_epochs must be two epoch counts ≥ 0, got {stages}")
+            raise ValueError(f"clsbaseline.{self.stage_epochs_key} must be two epoch counts ≥ 0, got {stages}")
         super().__init__(config, classes)
+
+    @property
+    def stage_epochs(self) -> list[int]:
+        """Epochs of stage 1 and stage 2."""
+        epochs: list[int] = getattr(self.config.clsbaseline, self.stage_epochs_key)
+        return epochs
 
     @property
     def representation_epochs(self) -> int:
         """Epochs of stage 1."""
-        return self.config.clsbaseline.decoupling_stage_epochs[0]
+        return self.stage_epochs[0]
 
     def total_epochs(self) -> int | None:
-        return sum(self.config.clsbaseline.decoupling_stage_epochs)
+        return sum(self.stage_epochs)
 
     def stage_of_epoch(self, epoch: int) -> str:
-        return stage_at(epoch, self.config.clsbaseline.decoupling_stage_epochs, STAGES)
+        return stage_at(epoch, self.stage_epochs, STAGES)
 
     def lr_schedule(self, steps_per_epoch: int, total_steps: int) -> Callable[[int], float]:
         """Stage 1: the config's schedule over stage 1; stage 2: a cosine from 1 to 0 over stage 2 (Kang et al.)."""

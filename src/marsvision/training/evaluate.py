@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from marsvision import runfolder
@@ -20,10 +21,53 @@ from marsvision.training.config import RunConfig
 from marsvision.training.data import make_loader
 from marsvision.training.lightning_base import MarsvisionModule
 
-QUALITATIVE_IMAGES = 4
-"""Images whose prediction is kept for the report's qualitative panels (Figs. 8-9, 13)."""
+QUALITATIVE_IMAGES = 12
+"""Images whose prediction is kept for the report's qualitative panels (Figs. 8-9, 13): enough that paper 000's
+Fig. 8 (the pretrained model better) and Fig. 9 (the supervised model better) both find images."""
+THUMBNAIL_SIDE = 96
+"""Side of the copies of misclassified test images a classification run keeps (paper 002 Figs 9-10)."""
+THUMBNAILS = 96
+"""At most this many misclassified images are kept, in test-set order."""
+
+
+class ClassificationPredictions:
+    """Every test image's id, class and prediction, and thumbnails of the first misclassified ones."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.targets: list[int] = []
+        self.preds: list[int] = []
+        self.error_positions: list[int] = []
+        self.error_images: list[np.ndarray] = []
+
+    def add(self, images: torch.Tensor, ids: list[str], targets: torch.Tensor, preds: torch.Tensor) -> None:
+        """Record a batch: images (N, C, H, W) in [0, 1], ids, targets and predictions (N,)."""
+        wrong = torch.nonzero(preds != targets).flatten().tolist()[: THUMBNAILS - len(self.error_images)]
+        if wrong:
+            small = F.interpolate(images[wrong].float(), size=(THUMBNAIL_SIDE, THUMBNAIL_SIDE), mode="area")
+            pixels = (small.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+            self.error_images.extend(pixels)  # (side, side, C) each
+            self.error_positions.extend(len(self.ids) + i for i in wrong)
+        self.ids.extend(ids)
+        self.targets.extend(targets.tolist())
+        self.preds.extend(preds.tolist())
+
+    def save(self, path: Path) -> None:
+        """Write ``ids``, ``targets``, ``preds``, ``error_positions`` and ``error_images`` (M, side, side, C)."""
+        channels = self.error_images[0].shape[-1] if self.error_images else 1
+        empty = np.zeros((0, THUMBNAIL_SIDE, THUMBNAIL_SIDE, channels), np.uint8)
+        np.savez_compressed(
+            path,
+            ids=np.asarray(self.ids, dtype=str),
+            targets=np.asarray(self.targets, np.int64),
+            preds=np.asarray(self.preds, np.int64),
+            error_positions=np.asarray(self.error_positions, np.int64),
+            error_images=np.stack(self.error_images) if self.error_images else empty,
+        )
+
+
 FEATURE_PIXELS = 2000
-"""Labeled test pixels whose decoder features go to ``features.npz`` for the t-SNE figure (B-seg Fig. 12)."""
+"""Labeled test pixels whose encoder features go to ``features.npz`` for the t-SNE figure (B-seg Fig. 12)."""
 
 
 class PixelFeatureSample:
@@ -65,33 +109,30 @@ class PixelFeatureSample:
 
 
 def feature_capture(module: MarsvisionModule) -> tuple[list[torch.Tensor], Callable[[], None]] | None:
-    """Hook the per-pixel decoder features of a segmentation module: a list each forward pass appends to.
+    """Hook the encoder output of a segmentation module: a list each forward pass appends to.
 
-    The H_s embedding when the network returns one (semi-supervised DeepLabv3+, ReCo), else the input of the
-    final 1×1 classifier (``seg_head`` of DeepLabv3+, ``head.classifier`` of the atrous head); None when the
-    network has neither. Returns the list and the function that removes the hook.
+    Paper 002 (Fig. 12) visualises "the output of the last layer in the encoder B_seg", for the baseline and for
+    its method alike: the last map of the network's ``encode`` (the encoder's deepest features, which both
+    DeepLabv3+ decoders and paper 000's atrous head read; after g's layers when that head sits on them). None
+    when the network has no ``encode``. Returns the list and the function that removes the hook.
     """
     network = getattr(module, "model", None)
-    if not isinstance(network, nn.Module):
+    encode = getattr(network, "encode", None)
+    if not isinstance(network, nn.Module) or not callable(encode):
         return None
     captured: list[torch.Tensor] = []
-    if getattr(network, "has_embedding", False):
 
-        def keep_embedding(_: nn.Module, __: Any, output: dict[str, torch.Tensor]) -> None:
-            captured.append(output["embedding"])
+    def encode_and_keep(x: torch.Tensor) -> list[torch.Tensor]:
+        features: list[torch.Tensor] = encode(x)
+        captured.append(features[-1])  # (N, C, H/s, W/s)
+        return features
 
-        handle = network.register_forward_hook(keep_embedding)
-        return captured, handle.remove
-    head = getattr(network, "head", None)
-    classifier = getattr(network, "seg_head", None) or getattr(head, "classifier", None)
-    if not isinstance(classifier, nn.Module):
-        return None
+    network.encode = encode_and_keep  # type: ignore[assignment]  # an instance attribute shadows the method
 
-    def keep_input(_: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
-        captured.append(inputs[0])
+    def remove() -> None:
+        del network.encode
 
-    handle = classifier.register_forward_pre_hook(keep_input)
-    return captured, handle.remove
+    return captured, remove
 
 
 @torch.no_grad()
@@ -119,12 +160,16 @@ def evaluate_model(
     keep_features = segmentation and run_dir is not None and primary
     capture = feature_capture(module) if keep_features else None
     sample = PixelFeatureSample(FEATURE_PIXELS, seed=0)
+    predictions = ClassificationPredictions() if not segmentation and run_dir is not None and primary else None
     try:
         for batch in make_loader(dataset, config.data, batch_size=config.data.batch_size):
             images = batch["image"].to(device)
             logits = module(images)  # (N, K, H, W) or (N, K)
             pred = logits.argmax(1).cpu()
             confusion.update(pred=pred, target=batch["label"])
+            if predictions is not None:
+                ids = list(batch.get("id", [str(len(predictions.ids) + i) for i in range(len(pred))]))
+                predictions.add(batch["image"], ids, batch["label"], pred)
             if capture is not None:
                 for features in capture[0]:
                     sample.add(features, batch["label"])
@@ -153,6 +198,8 @@ def evaluate_model(
         sampled = sample.arrays()
         if sampled is not None:
             np.savez_compressed(run_dir / runfolder.FEATURES_FILE, **sampled)  # type: ignore[arg-type]
+        if predictions is not None:
+            predictions.save(run_dir / runfolder.PREDICTIONS_FILE)
         if panels["image"]:
             qualitative = run_dir / runfolder.QUALITATIVE_DIR
             qualitative.mkdir(exist_ok=True)

@@ -10,9 +10,9 @@ from torch import nn
 from marsvision import runfolder
 from marsvision.models.deeplabv3plus import DualHeadDeepLabV3Plus
 from marsvision.models.encoders import create_encoder
-from marsvision.models.heads import HeadVariant
+from marsvision.models.heads import HeadVariant, ProjectionHead
 from marsvision.models.segmenter import AtrousSegmenter
-from marsvision.models.weights import WeightsKind, load_encoder_weights
+from marsvision.models.weights import WeightsKind, load_encoder_weights, load_projection_head_weights
 from marsvision.training.config import RunConfig
 
 ATROUS_HEADS = ("paper", "relu")
@@ -23,7 +23,7 @@ DEEPLABV3PLUS_OUTPUT_STRIDE = 16
 
 
 def build_segmentation_model(config: RunConfig, num_classes: int, *, with_embedding: bool = False) -> nn.Module:
-    """Encoder + segmentation head from ``config.model``; the encoder starts from ``model.weights`` if given.
+    """Encoder + segmentation head from ``config.model``; the encoder starts from ``model.initial_weights`` if any.
 
     ``head`` ``paper``/``relu`` puts paper 000's atrous block on a registry encoder; ``deeplabv3plus`` builds
     paper 002's DeepLabv3+ on a segmentation_models_pytorch encoder (``with_embedding`` adds the H_s decoder).
@@ -35,7 +35,16 @@ def build_segmentation_model(config: RunConfig, num_classes: int, *, with_embedd
     if model_cfg.head in ATROUS_HEADS:
         stride = model_cfg.output_stride or ATROUS_OUTPUT_STRIDE
         encoder = create_encoder(model_cfg.encoder, in_channels=config.data.channels, output_stride=stride)
-        model = AtrousSegmenter(encoder, num_classes=num_classes, head_variant=cast(HeadVariant, model_cfg.head))
+        projection_head = _pretrained_projection_head(config, cast(int, encoder.feature_channels))
+        model = AtrousSegmenter(
+            encoder,
+            num_classes=num_classes,
+            head_variant=cast(HeadVariant, model_cfg.head),
+            projection_head=projection_head,
+            projection_layer=model_cfg.projection_layer,
+        )
+    elif model_cfg.projection_layer:
+        raise ValueError(f"model.projection_layer needs paper 000's atrous head, not model.head={model_cfg.head!r}")
     else:  # deeplabv3plus
         model = DualHeadDeepLabV3Plus(
             encoder_name=model_cfg.encoder,
@@ -45,10 +54,22 @@ def build_segmentation_model(config: RunConfig, num_classes: int, *, with_embedd
             encoder_output_stride=model_cfg.output_stride or DEEPLABV3PLUS_OUTPUT_STRIDE,
             with_embedding=with_embedding,
         )
-    if model_cfg.weights:
-        weights = resolve_weights(model_cfg.weights, config.runs_root)
+    if model_cfg.initial_weights:
+        weights = resolve_weights(model_cfg.initial_weights, config.runs_root)
         load_encoder_weights(cast(nn.Module, model.encoder), weights, kind=cast(WeightsKind, model_cfg.weights_kind))
     return model
+
+
+def _pretrained_projection_head(config: RunConfig, in_dim: int) -> ProjectionHead | None:
+    """SimCLR's g with its pretrained weights when the task head sits on one of its layers, else None."""
+    model_cfg = config.model
+    if model_cfg.projection_layer == 0:
+        return None
+    if not model_cfg.initial_weights:
+        raise ValueError("model.projection_layer > 0 puts the head on a pretrained g: give model.weights=PATH")
+    head = ProjectionHead(in_dim, model_cfg.projection_dim, num_layers=model_cfg.projection_layers)
+    load_projection_head_weights(head, resolve_weights(model_cfg.initial_weights, config.runs_root))
+    return head
 
 
 def resolve_weights(weights: str, runs_root: str) -> Path:

@@ -11,10 +11,17 @@ import torch
 from lightning.fabric.utilities.apply_func import apply_to_collection
 from torch import nn
 
+from marsvision.training.compilation import compile_networks
 from marsvision.training.config import RunConfig, from_dict, to_dict
 from marsvision.training.data import ClassInfo, Stream, Task
 from marsvision.training.optim import build_optimizer
+from marsvision.training.reproducibility import mixed_seed, step_generator
 from marsvision.training.schedules import lr_multiplier
+from marsvision.training.stream_views import StreamViews, batched_views
+
+VIEW_DRAWS = 1
+"""Mixed into the run's seed for the batched views' generator, so that their draws differ from those a method
+makes from ``step_generator(seed, step, rank)`` in the same step."""
 
 
 class NonFiniteLossError(ValueError):
@@ -120,8 +127,14 @@ class MarsvisionModule(L.LightningModule):
     def on_fit_start(self) -> None:
         if self.config.trainer.channels_last:
             self.to(memory_format=torch.channels_last)
+        if self.config.trainer.compile:
+            compile_networks(self, self.device)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """On the device: the batched views of a training batch (``*.batched_views``), then the NHWC layout."""
+        if self.trainer.training and batched_views(self.config, self.task):
+            seed = mixed_seed(self.config.seed, VIEW_DRAWS)
+            batch = StreamViews(self.config, self.task)(batch, step_generator(seed, self.global_step, self.global_rank))
         if not self.config.trainer.channels_last:
             return batch
         return apply_to_collection(batch, torch.Tensor, _channels_last)
@@ -130,7 +143,9 @@ class MarsvisionModule(L.LightningModule):
         backbone = [p for module in self.backbone_modules() for p in module.parameters()]
         backbone_ids = {id(p) for p in backbone}
         heads = [p for p in self.parameters() if id(p) not in backbone_ids]
-        optimizer = build_optimizer(self.config.optim, backbone, heads)
+        optimizer = build_optimizer(
+            self.config.optim, backbone, heads, pretrained=bool(self.config.model.initial_weights)
+        )
         total_steps = int(self.trainer.estimated_stepping_batches)
         steps_per_epoch = max(total_steps // max(self.trainer.max_epochs or 1, 1), 1)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, self.lr_schedule(steps_per_epoch, total_steps))

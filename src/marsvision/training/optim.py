@@ -8,7 +8,30 @@ import torch
 from lightly.utils.lars import LARS
 from torch import nn
 
-from marsvision.training.config import OptimConfig
+from marsvision.training.config import ConfigError, OptimConfig, RunConfig
+
+FROZEN_BACKBONE_RATIO = 0.01
+"""A backbone learning rate below this share of the heads' counts as frozen: paper 002 trains its pretrained
+backbone at 1e-6 against 1e-3 (0.1 %), a gentle fine-tuning of good features, but random features stay random."""
+
+
+def check_backbone_start(config: RunConfig) -> None:
+    """Refuse a random encoder trained at a near-zero ``optim.backbone_lr``, unless the config says it is meant.
+
+    Raises:
+        ConfigError: no ``model.weights`` (nor ``model.weights_by_encoder`` entry for the encoder), a
+            ``backbone_lr`` below ``FROZEN_BACKBONE_RATIO`` × ``lr`` and ``optim.allow_frozen_random_backbone``
+            false; the message names the keys.
+    """
+    optim, model = config.optim, config.model
+    if optim.backbone_lr is None or model.initial_weights or optim.allow_frozen_random_backbone:
+        return
+    if optim.backbone_lr < FROZEN_BACKBONE_RATIO * optim.lr:
+        raise ConfigError(
+            f"optim.backbone_lr={optim.backbone_lr:g} with model.weights=null trains a random {model.encoder} that "
+            f"barely moves (optim.lr={optim.lr:g}): give model.weights=PATH (or model.weights_by_encoder."
+            f"{model.encoder}=PATH), raise optim.backbone_lr, or set optim.allow_frozen_random_backbone=true"
+        )
 
 
 def _decay_split(params: Iterable[nn.Parameter]) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
@@ -47,11 +70,18 @@ def _start_momentum(optimizer: torch.optim.SGD) -> None:
 
 
 def build_optimizer(
-    config: OptimConfig, backbone: list[nn.Parameter], heads: list[nn.Parameter]
+    config: OptimConfig, backbone: list[nn.Parameter], heads: list[nn.Parameter], pretrained: bool = False
 ) -> torch.optim.Optimizer:
-    """Optimiser over ``backbone`` parameters (at ``backbone_lr`` when set) and ``heads`` (at ``lr``)."""
+    """Optimiser over ``backbone`` parameters and ``heads`` (at ``lr``).
+
+    The backbone trains at ``pretrained_backbone_lr`` when it was ``pretrained`` and that is set, else at
+    ``backbone_lr`` when set, else at ``lr``.
+    """
+    backbone_lr = config.backbone_lr or config.lr
+    if pretrained and config.pretrained_backbone_lr is not None:
+        backbone_lr = config.pretrained_backbone_lr
     groups = []
-    for params, lr in ((backbone, config.backbone_lr or config.lr), (heads, config.lr)):
+    for params, lr in ((backbone, backbone_lr), (heads, config.lr)):
         decay, no_decay = _decay_split(params)
         if decay:
             groups.append({"params": decay, "lr": lr, "weight_decay": config.weight_decay})

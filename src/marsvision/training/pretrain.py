@@ -9,6 +9,7 @@ import torch
 from marsvision.losses.nt_xent import nt_xent_loss
 from marsvision.models.encoders import create_encoder
 from marsvision.models.heads import ProjectionHead
+from marsvision.training.chunked import checkpointed_chunks
 from marsvision.training.config import RunConfig
 from marsvision.training.data import ClassInfo, Stream, Task
 from marsvision.training.lightning_base import MarsvisionModule
@@ -18,7 +19,9 @@ class SimCLRModule(MarsvisionModule):
     """Encoder f + projection head g trained with NT-Xent on two views of each image.
 
     With ``trainer.devices > 1`` the negatives are gathered from every device (gradients flow to the local
-    slice), so the effective batch for the loss is the global batch, as SimCLR's large batches require.
+    slice), so the effective batch for the loss is the global batch, as SimCLR's large batches require. With
+    ``simclr.chunk_size`` each device embeds its views chunk by chunk under activation checkpointing, so a batch
+    far larger than the activation memory of one pass trains with every view as a negative (``chunked.py``).
     """
 
     task: ClassVar[Task] = "pretrain"
@@ -36,10 +39,16 @@ class SimCLRModule(MarsvisionModule):
     def backbone_modules(self) -> list[torch.nn.Module]:
         return [self.encoder]
 
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """The embedding z = g(f(x)): (N, C, H, W) → (N, D)."""
+        z: torch.Tensor = self.projection_head(self.encoder(images))
+        return z
+
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         view1, view2 = batch["simclr-views"]["views"][:2]  # each (N, C, H, W)
-        z1 = self.projection_head(self.encoder(view1))  # (N, D)
-        z2 = self.projection_head(self.encoder(view2))
+        chunk = self.config.simclr.chunk_size
+        z1 = checkpointed_chunks(self, self.embed, view1, chunk)  # (N, D)
+        z2 = checkpointed_chunks(self, self.embed, view2, chunk)
         loss = nt_xent_loss(
             z1,
             z2,

@@ -1,9 +1,13 @@
-"""Randomness that depends only on (seed, epoch, item) and (seed, step), so a resumed run replays exactly.
+"""Randomness that depends only on (seed, epoch, draw) and (seed, step), so a resumed run replays exactly.
 
 Global RNG state at the start of an epoch depends on when Lightning happens to create data iterators, which
 differs between an uninterrupted and a resumed run. So nothing here relies on it: samplers order items by
-(seed, epoch), each training item is augmented under its own seed (also inside DataLoader workers), and the
-global RNGs are reseeded from (seed, step) before every training step (dropout, MixUp, ...).
+(seed, epoch), each draw of a training item is augmented under its own seed (also inside DataLoader workers),
+and the global RNGs are reseeded from (seed, step) before every training step (dropout, MixUp, ...).
+
+A draw is keyed by its position in the epoch's draw order, not by the item: an image that a sampler draws
+twice in one epoch (the class-balanced sampler repeats a class's only image; sampling with replacement repeats
+images) gets two independent augmentations, as two views of it must.
 """
 
 from __future__ import annotations
@@ -45,8 +49,12 @@ def step_generator(seed: int, step: int, rank: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + step * 1_009 + rank)
 
 
-class EpochSeededSampler(Sampler[tuple[int, int]]):
-    """Yield ``(epoch, index)`` keys in an order that is a pure function of (seed, epoch).
+DrawKey = tuple[int, int, int]
+"""``(epoch, draw, index)``: item ``index`` drawn at position ``draw`` of the epoch's draw order."""
+
+
+class EpochSeededSampler(Sampler[DrawKey]):
+    """Yield ``(epoch, draw, index)`` keys in an order that is a pure function of (seed, epoch).
 
     Without replacement it is a permutation of ``range(size)``; with ``num_samples`` it draws that many
     indices with replacement (secondary streams that ride along a labeled one). Lightning calls
@@ -67,18 +75,21 @@ class EpochSeededSampler(Sampler[tuple[int, int]]):
     def __len__(self) -> int:
         return self.num_samples if self.num_samples is not None else self.size
 
-    def __iter__(self) -> Iterator[tuple[int, int]]:
+    def __iter__(self) -> Iterator[DrawKey]:
         generator = torch.Generator().manual_seed(mixed_seed(self.seed, self.epoch))
         if self.num_samples is None:
             order = torch.randperm(self.size, generator=generator)
         else:
             order = torch.randint(self.size, (self.num_samples,), generator=generator)
-        for index in order.tolist():
-            yield self.epoch, index
+        for draw, index in enumerate(order.tolist()):
+            yield self.epoch, draw, index
 
 
-class EpochKeyedBatches(Sampler[list[tuple[int, int]]]):
-    """Wrap a batch sampler of plain indices (e.g. the class-balanced one) so it yields ``(epoch, index)`` keys."""
+class EpochKeyedBatches(Sampler[list[DrawKey]]):
+    """Wrap a batch sampler of plain indices (e.g. the class-balanced one) so it yields draw keys.
+
+    Keys are ``(epoch, draw, index)``, ``draw`` counting the items of the epoch's batches in order.
+    """
 
     def __init__(self, batch_sampler: Any) -> None:
         self.batch_sampler = batch_sampler
@@ -92,13 +103,15 @@ class EpochKeyedBatches(Sampler[list[tuple[int, int]]]):
     def __len__(self) -> int:
         return len(self.batch_sampler)
 
-    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+    def __iter__(self) -> Iterator[list[DrawKey]]:
+        draw = 0
         for batch in self.batch_sampler:
-            yield [(self.epoch, index) for index in batch]
+            yield [(self.epoch, draw + position, index) for position, index in enumerate(batch)]
+            draw += len(batch)
 
 
 class ItemSeeded(Dataset[Any]):
-    """Fetch ``dataset[index]`` for a key ``(epoch, index)`` under the seed (seed, epoch, index).
+    """Fetch ``dataset[index]`` for a key ``(epoch, draw, index)`` under the seed (seed, epoch, draw).
 
     The global torch RNG is forked, so augmentation draws are reproducible and leave no trace outside.
     """
@@ -110,10 +123,10 @@ class ItemSeeded(Dataset[Any]):
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
 
-    def __getitem__(self, key: tuple[int, int]) -> Any:
-        epoch, index = key
+    def __getitem__(self, key: DrawKey) -> Any:
+        epoch, draw, index = key
         with torch.random.fork_rng(devices=[]):
-            seed_torch(mixed_seed(self.seed, epoch, index))  # augmentations draw on the CPU generator only
+            seed_torch(mixed_seed(self.seed, epoch, draw))  # augmentations draw on the CPU generator only
             return self.dataset[index]
 
 

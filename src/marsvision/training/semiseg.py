@@ -7,14 +7,17 @@ model's confident predictions on unlabeled locations. A stage with 0 epochs is s
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from marsvision.data.classes import IGNORE_INDEX
 from marsvision.losses.elementwise_contrastive import ElementwiseContrastiveLoss
-from marsvision.training.config import RunConfig
+from marsvision.training.config import ConfigError, DataConfig, RunConfig
 from marsvision.training.data import ClassInfo, Stream
 from marsvision.training.schedules import stage_at
 from marsvision.training.segmentation import SegmentationModule
@@ -27,16 +30,40 @@ def stage_of_epoch(epoch: int, stage_epochs: list[int]) -> str:
     return stage_at(epoch, stage_epochs, STAGES)
 
 
+def labels_whole_pool(data: DataConfig) -> bool:
+    """Whether the labeled set is the whole training pool (paper 002's set-up: every training image is labeled).
+
+    The pool then has no unlabeled remainder, and the split policy fills the unlabeled stream with the labeled
+    images again, labels dropped (training/data.py): stage 3 must not pseudo-label those, or pixels that have
+    ground truth would be relabeled. Pseudo labels then come from the labeled stream's unlabeled pixels alone,
+    as in the paper (§5.2: "we supplement the unlabeled part in y with the high-confidence part in ŷ").
+    """
+    return data.label_count is None and data.label_fraction >= 1.0
+
+
+@contextmanager
+def evaluation_mode(module: nn.Module) -> Iterator[nn.Module]:
+    """Run ``module`` in eval mode (BatchNorm running statistics, no dropout) and restore every submodule's mode."""
+    modes = [(child, child.training) for child in module.modules()]
+    module.eval()
+    try:
+        yield module
+    finally:
+        for child, training in modes:
+            child.training = training
+
+
 def pseudo_labels(
     logits: torch.Tensor, labels: torch.Tensor, threshold: float
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Contrastive labels: ground truth where labeled, else the confident prediction (≥ threshold), else 255.
 
-    Also returns the per-step statistics the paper's threshold study needs: the share of unlabeled locations
+    Only locations labeled 255 can receive a pseudo label: ground truth is never replaced. Also returns the
+    per-step statistics the paper's threshold study needs: the share of unlabeled locations
     that received a pseudo label, and the accuracy the same rule would have on the labeled locations if their
     labels were hidden.
     """
-    confidence, predicted = logits.detach().softmax(dim=1).max(dim=1)  # (N, H, W) each
+    confidence, predicted = logits.detach().float().softmax(dim=1).max(dim=1)  # (N, H, W) each, float32 under bf16
     confident = confidence >= threshold
     unlabeled = labels == IGNORE_INDEX
     filled = torch.where(unlabeled & confident, predicted, labels)
@@ -60,6 +87,13 @@ class SemiSegModule(SegmentationModule):
     find_unused_parameters = True  # stage 1 trains B + H_s only; H_seg waits for stage 2
 
     def __init__(self, config: RunConfig, classes: ClassInfo | None = None) -> None:
+        data = config.data
+        if labels_whole_pool(data) and (data.unlabeled_root or data.unlabeled_test_images):
+            raise ConfigError(
+                "wang-seg: with every pool image labeled (data.label_fraction=1) the unlabeled stream repeats the "
+                "labeled images, which stage 3 must leave alone, so data.unlabeled_root / "
+                "data.unlabeled_test_images would go unused; set data.label_fraction below 1 to use them"
+            )
         super().__init__(config, classes)
         semi = config.semiseg
         # Loss against the class memory bank's prototypes, then push this batch's class means (eq. 7); the bank
@@ -67,12 +101,25 @@ class SemiSegModule(SegmentationModule):
         self.contrastive = ElementwiseContrastiveLoss(
             self.num_classes, semi.embedding_dim, semi.queue_len, semi.temperature
         )
+        self.pseudo_labels_unlabeled_stream = not labels_whole_pool(data)
+        """Whether stage 3 pseudo-labels the unlabeled stream: only when it holds images outside the labeled set."""
 
     def total_epochs(self) -> int | None:
         return sum(self.config.semiseg.stage_epochs)
 
     def stage_of_epoch(self, epoch: int) -> str:
         return stage_of_epoch(epoch, self.config.semiseg.stage_epochs)
+
+    @torch.no_grad()
+    def labeling_logits(self, images: torch.Tensor) -> torch.Tensor:
+        """Class logits (N, K, H, W) the pseudo labels come from: the current model in eval mode.
+
+        BatchNorm uses its running statistics and the ASPP dropout is off, so a location's pseudo label does not
+        depend on the rest of the batch or on a dropout draw (the trained model's prediction, §5.2).
+        """
+        with evaluation_mode(self.model):
+            logits: torch.Tensor = self.model(images, with_embedding=False)["logits"]
+        return logits
 
     def compute_losses(self, batch: dict[str, Any], stage: str) -> dict[str, torch.Tensor]:
         """The stage's loss (``"loss"``) and its parts; pushes this batch's class means into the bank."""
@@ -83,13 +130,15 @@ class SemiSegModule(SegmentationModule):
         embeddings = outputs["embedding"]
         parts: dict[str, torch.Tensor] = {}
         if stage == "pseudo":
-            contrastive_labels, stats = pseudo_labels(outputs["logits"], labels, threshold)
+            contrastive_labels, stats = pseudo_labels(self.labeling_logits(images), labels, threshold)
             parts.update(stats)
             unlabeled = batch.get("unlabeled")
-            if unlabeled is not None:
+            if unlabeled is not None and self.pseudo_labels_unlabeled_stream:
                 extra = self.model(unlabeled["image"])
                 hidden = torch.full_like(extra["logits"][:, 0], IGNORE_INDEX, dtype=torch.long)
-                extra_labels, _ = pseudo_labels(extra["logits"], hidden, threshold)
+                extra_labels, _ = pseudo_labels(self.labeling_logits(unlabeled["image"]), hidden, threshold)
+                if "valid" in unlabeled:  # padding of the augmentation gets no pseudo label
+                    extra_labels = extra_labels.masked_fill(~unlabeled["valid"], IGNORE_INDEX)
                 embeddings = torch.cat([embeddings, extra["embedding"]])
                 contrastive_labels = torch.cat([contrastive_labels, extra_labels])
         contrastive = self.contrastive(embeddings, contrastive_labels)

@@ -17,6 +17,8 @@ from marsvision.runfolder import RESULTS_CSV, RESULTS_JSON, SUMMARY_JSON
 from marsvision.training import runs
 from marsvision.training.api import train
 from marsvision.training.config import load_config
+from marsvision.training.factory import resolve_weights
+from marsvision.training.optim import check_backbone_start
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +114,12 @@ def run_sweep(
         )
         for point, seed in plan
     ]
+    for config in configs:  # a missing weights file fails now, not after the points before it have trained
+        check_backbone_start(config)
+        if config.model.initial_weights:
+            weights = resolve_weights(config.model.initial_weights, config.runs_root)
+            if not weights.is_file():
+                raise FileNotFoundError(f"{weights}: weights file not found (model.weights of {config.name})")
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = json.loads((out / RESULTS_JSON).read_text()) if (out / RESULTS_JSON).is_file() else []
     done = {(json.dumps({k: r[k] for k in grid}, sort_keys=True), r["seed"]) for r in rows}

@@ -14,9 +14,12 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from marsvision import runfolder
+from marsvision.threads import apply_threads
 from marsvision.training.callbacks import ConsoleProgress, JsonlMetrics
 from marsvision.training.checkpoint import AtomicCheckpointIO
 from marsvision.training.config import RunConfig
+from marsvision.training.precision import resolve_precision
+from marsvision.training.registry import method_class
 from marsvision.training.reproducibility import StepReseed
 
 ACCELERATORS = {"auto": "auto", "cpu": "cpu", "cuda": "gpu", "gpu": "gpu", "mps": "mps"}
@@ -75,10 +78,13 @@ def build_trainer(
     """Lightning trainer with atomic checkpoints, per-epoch reseeding, JSON-lines and TensorBoard logs.
 
     ``devices > 1`` or ``num_nodes > 1`` selects DDP; under torchrun or SLURM Lightning reads the rank from the
-    environment, so the same command line scales from one CPU to several nodes.
+    environment, so the same command line scales from one CPU to several nodes. Sets this process's operation
+    threads (``trainer.threads``, :mod:`marsvision.threads`) and resolves ``trainer.precision`` for the device.
     """
     cfg = config.trainer
-    resolve_device(cfg.device)  # a GPU asked for where there is none fails here, in one line
+    device = resolve_device(cfg.device)  # a GPU asked for where there is none fails here, in one line
+    workers = config.data.num_workers * len(method_class(config.method).streams)
+    apply_threads(cfg.threads, workers, processes=cfg.devices if device.type == "cpu" else 1)  # DDP on CPUs
     checkpoint_dir = run_dir / runfolder.CHECKPOINT_DIR
     monitor = cfg.monitor if has_validation else None
     mode = "max" if monitor and monitor.endswith(("acc", "miou")) else "min"
@@ -114,7 +120,7 @@ def build_trainer(
         devices=cfg.devices,
         num_nodes=cfg.num_nodes,
         strategy=("ddp_find_unused_parameters_true" if find_unused_parameters else "ddp") if distributed else "auto",
-        precision=cfg.precision,
+        precision=resolve_precision(cfg.precision, device),  # type: ignore[arg-type]
         max_epochs=max_epochs if max_epochs is not None else cfg.max_epochs,
         limit_train_batches=cfg.limit_train_batches,
         log_every_n_steps=cfg.log_every_n_steps,

@@ -16,9 +16,11 @@ with L_x the cross-entropy on labeled pixels and every unlabeled term :func:`con
 confident pixels, mean over the image's own pixels: padding from the crop never gets a pseudo label). UniMatch
 weighs the terms ½ L_x + ¼ L_s1 + ¼ L_s2 + ½ L_fp, the same ratios as w_s = w_fp = 1 here. The labeled and
 weak images go through the encoder together (one BatchNorm batch), the strong views in a second pass; the
-pseudo labels are detached predictions of that training-mode pass, as in UniMatch. Draws (which images are
-mixed, the boxes, the photometric parameters) are a function of (seed, step, rank), so a resumed run replays
-them.
+pseudo labels are detached predictions of that training-mode pass, as in UniMatch. Unlike UniMatch, the
+perturbed passes (strong views, dropped-out features) leave BatchNorm's running statistics alone
+(:mod:`marsvision.training.batchnorm`): evaluation normalises with the statistics of clean images. Draws (which
+images are mixed, the boxes, the photometric parameters) are a function of (seed, step, rank), so a resumed run
+replays them.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from torch import Tensor
 from marsvision.data.classes import IGNORE_INDEX
 from marsvision.losses.confident_cross_entropy import confident_cross_entropy
 from marsvision.models.segmenter import Segmenter
+from marsvision.training.batchnorm import running_statistics_frozen
 from marsvision.training.config import RunConfig
 from marsvision.training.data import ClassInfo, Stream
 from marsvision.training.photometric import StrongPhotometric
@@ -96,13 +99,15 @@ class UniMatchSegmentation(SegmentationModule):
         features = model.encode(torch.cat([images, weak]))  # one BatchNorm batch, as UniMatch
         labeled_logits, weak_logits = model.decode(features, size).split([n, m])
         perturbed = [F.dropout2d(f[n:], cfg.feature_dropout, training=True) for f in features]
-        perturbed_logits = model.decode(perturbed, size)  # (M, K, H, W)
+        with running_statistics_frozen(self.model):  # evaluation keeps the clean images' statistics
+            perturbed_logits = model.decode(perturbed, size)  # (M, K, H, W)
 
         confidence, pseudo = weak_logits.detach().float().softmax(dim=1).max(dim=1)  # (M, H, W) each
         pseudo = torch.where(valid, pseudo, torch.full_like(pseudo, IGNORE_INDEX))  # no label for padding
         generator = step_generator(self.config.seed, self.global_step, self.global_rank)
         views = [self.strong_view(weak, pseudo, confidence, generator) for _ in range(cfg.strong_views)]
-        strong_logits = model.decode(model.encode(torch.cat([v[0] for v in views])), size).split(m)
+        with running_statistics_frozen(self.model):
+            strong_logits = model.decode(model.encode(torch.cat([v[0] for v in views])), size).split(m)
 
         parts = {"ce": self.labeled_cross_entropy(labeled_logits, labels)}
         strong_losses = [
