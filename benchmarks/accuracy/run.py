@@ -359,29 +359,23 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_one(row, int(args.one[1]), out, args.quick), sort_keys=True))
         return 0
     if not args.table:
-        for row in rows:
-            if args.only not in row.key:
-                continue
-            for seed in row.seeds:
-                if _run_file(row, seed, out).is_file():
-                    continue
-                _wait_while_paused()
-                print(f"[accuracy] {row.key} seed {seed}", file=sys.stderr, flush=True)
-                command = [
-                    sys.executable,
-                    "-m",
-                    "benchmarks.accuracy.run",
-                    "--one",
-                    row.key,
-                    str(seed),
-                    "--out",
-                    str(out),
-                ]
-                if args.quick:
-                    command.append("--quick")
-                done = subprocess.run(command, cwd=ROOT)
-                if done.returncode != 0:
-                    print(f"[accuracy] {row.key} seed {seed} failed ({done.returncode})", file=sys.stderr)
+        # seed-major order: a first complete table (one seed per row) comes before the spread
+        pending = [
+            (row, seed)
+            for seed in sorted({s for row in rows for s in row.seeds})
+            for row in rows
+            if args.only in row.key and seed in row.seeds and not _run_file(row, seed, out).is_file()
+        ]
+        for number, (row, seed) in enumerate(pending, start=1):
+            _wait_while_paused()
+            print(f"[accuracy] {number}/{len(pending)}: {row.key} seed {seed}", file=sys.stderr, flush=True)
+            command = [sys.executable, "-m", "benchmarks.accuracy.run", "--one", row.key, str(seed), "--out", str(out)]
+            if args.quick:
+                command.append("--quick")
+            done = subprocess.run(command, cwd=ROOT)
+            if done.returncode != 0:
+                print(f"[accuracy] {row.key} seed {seed} failed ({done.returncode})", file=sys.stderr)
+            write_summary(rows, out, out if args.quick else RESULTS)
     summary = write_summary(rows, out, out if args.quick else RESULTS)
     print(json.dumps(summary, sort_keys=True))
     return 0
