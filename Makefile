@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SHARED_DATA ?= ../shared/data
 export MARSVISION_SHARED_DATA ?= $(abspath $(SHARED_DATA))
 
-.PHONY: install system-deps demo test lint typecheck pytest bench clean
+.PHONY: install system-deps demo test lint typecheck pytest bench bench-accuracy clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,12 @@ test: lint typecheck pytest
 BENCH_ARGS ?=
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
+
+# Accuracy against peer pipelines on the real data in ../shared/data (hours on 2 cores; resumes where it stopped):
+# benchmarks/results/accuracy.{json,md}. ACCURACY_ARGS="--quick" is a minutes-long smoke run into a temp folder.
+ACCURACY_ARGS ?=
+bench-accuracy: $(STAMP)
+	$(BIN)/python -m benchmarks.accuracy.run $(ACCURACY_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -68,25 +68,37 @@ class Row:
 
 
 SEG_SEEDS_FEW, SEG_SEEDS_ALL, CLS_SEEDS = (0, 1, 2), (0, 1), (0, 1)
+SIMCLR_RECIPE = "simclr-resnet18-ai4mars128-cpu"
+"""marsvision's pretraining of the segmenter's encoder, once per seed, shared by the rows that start from it."""
 ROWS: tuple[Row, ...] = (
     Row("segmentation", 100, "seg-peer-scratch", SEG_SEEDS_FEW, epochs=45),
     Row("segmentation", 100, "seg-peer-simclr", SEG_SEEDS_FEW, epochs=45, pretrain="simclr"),
-    Row("segmentation", "all", "seg-peer-scratch", SEG_SEEDS_ALL, epochs=15),
-    Row("segmentation", "all", "seg-peer-simclr", SEG_SEEDS_ALL, epochs=15, pretrain="simclr"),
-    Row("classification", "all", "cls-peer-ce", CLS_SEEDS, epochs=20),
-    Row("classification", "all", "cls-ce-msl128-cpu", CLS_SEEDS),
-    Row("classification", "all", "wang-cls-msl128-ours-cpu", CLS_SEEDS),
-    Row("classification", "all", "best-cls-msl128-cpu", CLS_SEEDS),
-    Row("segmentation", 100, "best-seg-100labels-cpu", SEG_SEEDS_FEW),
+    Row("segmentation", 100, "best-seg-100labels-cpu", SEG_SEEDS_FEW, pretrain=SIMCLR_RECIPE),
     Row(
         "segmentation",
         100,
         "seg-supervised-100labels-cpu",
         SEG_SEEDS_FEW,
         recipe="best-seg-100labels-cpu",
-        overrides=("method=seg-supervised",),
-        note="the same network and schedule, labeled images only, random init",
+        overrides=("method=seg-supervised", "model.weights=null"),
+        note="the best recipe's network and schedule, labeled images only, random init",
     ),
+    Row("segmentation", "all", "seg-peer-scratch", SEG_SEEDS_ALL, epochs=15),
+    Row("segmentation", "all", "seg-peer-simclr", SEG_SEEDS_ALL, epochs=15, pretrain="simclr"),
+    Row("segmentation", "all", "best-seg-all-cpu", SEG_SEEDS_ALL, pretrain=SIMCLR_RECIPE),
+    Row(
+        "segmentation",
+        "all",
+        "seg-supervised-all-cpu",
+        SEG_SEEDS_ALL,
+        recipe="best-seg-all-cpu",
+        overrides=("model.weights=null",),
+        note="best-seg-all-cpu from random init",
+    ),
+    Row("classification", "all", "cls-peer-ce", CLS_SEEDS, epochs=20),
+    Row("classification", "all", "cls-ce-msl128-cpu", CLS_SEEDS),
+    Row("classification", "all", "best-cls-msl128-cpu", CLS_SEEDS),
+    Row("classification", "all", "wang-cls-msl128-ours-cpu", CLS_SEEDS),
 )
 """The rows in the order they run."""
 
