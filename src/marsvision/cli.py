@@ -534,6 +534,38 @@ def recipes(
         typer.echo(f"{name:<{width}}  {description}")
 
 
+@app.command()
+def methods(
+    task: Annotated[
+        str | None, typer.Option(help="Only the methods of one task: pretrain, segmentation or classification.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List the registered methods (the ``method:`` key): task, data streams, weighted loss parts, summary."""
+    from marsvision.training.registry import method_class, method_names
+
+    listing = {}
+    for name in method_names():
+        module_class = method_class(name)
+        if task is None or module_class.task == task:
+            listing[name] = {
+                "task": module_class.task,
+                "streams": list(module_class.streams),
+                "loss_weights": dict(module_class.loss_weights),
+                "summary": (module_class.__doc__ or "").strip().split("\n")[0],
+            }
+    if as_json:
+        _emit(listing, True)
+        return
+    if not listing:
+        typer.echo(f"no registered method has task {task!r}", err=True)
+        raise typer.Exit(code=EXIT_PARTIAL)
+    streams = {name: "+".join(info["streams"]) for name, info in listing.items()}
+    width, streams_width = max(map(len, listing)), max(map(len, streams.values()))
+    for name, info in listing.items():
+        typer.echo(f"{name:<{width}}  {info['task']:<14}  {streams[name]:<{streams_width}}  {info['summary']}")
+
+
 @app.command("model-info")
 def model_info(
     name: Annotated[str, typer.Argument(help="Encoder name, e.g. r50_2x_sk1 or resnet18.")],

@@ -22,6 +22,7 @@ COMMANDS = [
     ["report"],
     ["demo"],
     ["recipes"],
+    ["methods"],
     ["model-info"],
 ]
 runner = CliRunner()
@@ -54,6 +55,22 @@ def test_recipes_lists_each_with_a_line_and_as_json():
     listing = json.loads(runner.invoke(app, ["recipes", "--json"]).output)
     assert "wang-seg-ai4mars" in listing and "wang-cls-msl" in listing
     assert all(listing.values())
+
+
+def test_methods_lists_every_registered_method_with_what_it_declares():
+    from marsvision.training.registry import METHODS
+    from marsvision.training.unimatch import UniMatchSegmentation
+
+    listing = json.loads(runner.invoke(app, ["methods", "--json"]).output)
+    assert sorted(listing) == sorted(METHODS)
+    assert listing["seg-unimatch"]["task"] == "segmentation"
+    assert listing["seg-unimatch"]["streams"] == list(UniMatchSegmentation.streams)
+    assert listing["wang-cls"]["loss_weights"]["similarity"] == "classification.unsupervised_weight"
+    only_pretrain = json.loads(runner.invoke(app, ["methods", "--task", "pretrain", "--json"]).output)
+    assert list(only_pretrain) == ["simclr"]
+    table = runner.invoke(app, ["methods"]).output.splitlines()
+    assert len(table) == len(METHODS) and table[0].split()[:3] == ["simclr", "pretrain", "simclr-views"]
+    assert runner.invoke(app, ["methods", "--task", "nope"]).exit_code == 1
 
 
 def test_model_info_json_gives_the_paper_sizes():
