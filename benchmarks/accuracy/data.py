@@ -106,3 +106,18 @@ def segmentation_split(labels: int | None) -> Split:
 def classification_split() -> Split:
     """MSL v1: every train-split image labeled; the official val split is the test set."""
     return _split(cls_overrides(), "target")
+
+
+def write_segmentation_dev_folder(target: Path) -> int:
+    """Link the AI4Mars images outside the comparison's test set (and their labels) into a new paired folder.
+
+    Recipes are tuned on this folder, holding part of it out as a dev set (``data.test_holdout=150``), so that
+    tuning never sees the 200 test images. Returns the number of images linked.
+    """
+    split = segmentation_split(None)
+    (target / "images").mkdir(parents=True)
+    (target / "labels").mkdir()
+    for image, label in split.train:
+        (target / "images" / image.name).symlink_to(image.resolve())
+        (target / "labels" / Path(str(label)).name).symlink_to(Path(str(label)).resolve())
+    return len(split.train)

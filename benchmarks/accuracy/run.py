@@ -14,6 +14,7 @@ run, so tests can run in between without being timed.
     python -m benchmarks.accuracy.run --quick         # minutes: tiny epochs, one seed, into a temp folder
     python -m benchmarks.accuracy.run --only seg-100  # rows whose key contains this text
     python -m benchmarks.accuracy.run --table         # only summarise what is there
+    python -m benchmarks.accuracy.run --dev-folder /tmp/dev-ai4mars  # the non-test images, to tune recipes on
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.accuracy.data import cls_overrides, seg_overrides
+from benchmarks.accuracy.data import cls_overrides, seg_overrides, write_segmentation_dev_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -359,9 +360,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny epochs, first seed, into a temporary folder")
     parser.add_argument("--only", default="", help="run the rows whose key contains this text")
     parser.add_argument("--table", action="store_true", help="only write the summary of what has run")
+    parser.add_argument(
+        "--dev-folder", type=Path, help="link the segmentation images outside the test set here (for tuning) and exit"
+    )
     parser.add_argument("--one", nargs=2, metavar=("ROW", "SEED"), help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.dev_folder:
+        linked = write_segmentation_dev_folder(args.dev_folder)
+        print(json.dumps({"dev_folder": str(args.dev_folder), "images": linked}))
+        return 0
     rows = ROWS
     if args.quick:
         rows = tuple(replace(r, seeds=r.seeds[:1], epochs=1 if r.is_peer else None) for r in rows)

@@ -1,0 +1,34 @@
+"""The tuning folder of the accuracy comparison holds every image outside its test set, and no test image."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # as in test_accuracy_peers.py: `benchmarks` must be the repository's folder
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.accuracy import data  # noqa: E402
+
+from marsvision.data.synth import synthesize_paired_folder  # noqa: E402
+
+
+def test_dev_folder_is_the_pool_without_the_test_images(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shared = tmp_path / "shared"
+    synthesize_paired_folder(shared / "ai4mars-msl-256-train", num_images=24, size=32, seed=0)
+    monkeypatch.setenv("MARSVISION_SHARED_DATA", str(shared))
+    monkeypatch.setattr(data, "SEG_TEST_IMAGES", 6)
+
+    linked = data.write_segmentation_dev_folder(tmp_path / "dev")
+
+    test = {image.name for image in data.segmentation_split(None).test_images}
+    dev_images = {path.name for path in (tmp_path / "dev" / "images").iterdir()}
+    every_image = {path.name for path in (shared / "ai4mars-msl-256-train" / "images").iterdir()}
+    assert (linked, len(test)) == (18, 6)
+    assert dev_images.isdisjoint(test) and dev_images | test == every_image
+    dev_labels = {path.stem for path in (tmp_path / "dev" / "labels").iterdir()}
+    assert dev_labels == {Path(name).stem for name in dev_images}
+    assert all(path.resolve().is_file() for path in (tmp_path / "dev" / "labels").iterdir())
