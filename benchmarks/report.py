@@ -257,6 +257,19 @@ def _contention(r: dict) -> tuple[list[list[Any]], list[str]]:
     return head, _table(["step", "recipe", "alone ms", "beside another job ms", "slowdown"], rows)
 
 
+def _breakdown(r: dict) -> tuple[list[list[Any]], list[str]]:
+    from benchmarks.breakdown import PARTS
+
+    rows = []
+    for kind, part in r.items():
+        if not isinstance(part, dict):
+            continue
+        for variant in ("today", "fast"):
+            shares = part[variant]["share"]
+            rows.append([kind, variant, part[variant]["step_ms"], *(f"{100 * shares[p]:.0f} %" for p in PARTS)])
+    return [], _table(["step", "variant", "ms per step", *PARTS], rows)
+
+
 def _scaling(r: dict) -> tuple[list[list[Any]], list[str]]:
     meta = r["meta"]
     rows = [
@@ -319,6 +332,7 @@ SECTIONS: dict[str, tuple[str, Callable[[dict], tuple[list[list[Any]], list[str]
     "scaling": ("7. Scaling of the paper configuration", _scaling),
     "speedup": ("8. Training throughput per speed switch", _speedup),
     "contention": ("9. Sharing the cores with another job", _contention),
+    "breakdown": ("10. Where an epoch's time goes", _breakdown),
 }
 
 

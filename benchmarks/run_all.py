@@ -43,6 +43,7 @@ BENCHMARKS = (
     "scaling",
     "speedup",
     "contention",
+    "breakdown",
 )
 RESULTS = Path(__file__).resolve().parent / "results"
 
