@@ -73,9 +73,8 @@ def profile_kind(config: Any, steps: int) -> dict[str, Any]:
 
     with quiet_lightning(), tempfile.TemporaryDirectory() as run_dir:
         module, data = build_module_and_data(config)
-        trainer = build_trainer(config, Path(run_dir), has_validation=False)
         profiler = SimpleProfiler(dirpath=run_dir, filename="profile")  # its text summary stays in the temp folder
-        trainer.profiler = profiler
+        trainer = build_trainer(config, Path(run_dir), has_validation=False, profiler=profiler)
         trainer.fit(module, train_dataloaders=data.train)
     seconds = epoch_breakdown(profiler.recorded_durations, steps)
     epoch = sum(seconds.values())

@@ -12,6 +12,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.profilers import Profiler
 
 from marsvision import runfolder
 from marsvision.threads import apply_threads
@@ -74,6 +75,7 @@ def build_trainer(
     max_epochs: int | None = None,
     stage_of_epoch: Callable[[int], str] | None = None,
     find_unused_parameters: bool = False,
+    profiler: Profiler | None = None,
 ) -> L.Trainer:
     """Lightning trainer with atomic checkpoints, per-epoch reseeding, JSON-lines and TensorBoard logs.
 
@@ -131,4 +133,5 @@ def build_trainer(
         enable_progress_bar=False,
         enable_model_summary=False,
         default_root_dir=str(run_dir),
+        profiler=profiler,
     )
