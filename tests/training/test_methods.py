@@ -59,6 +59,7 @@ CLASSIFICATION = [
     "consistency.threshold=0.0",
     "clsbaseline.decoupling_stage_epochs=[1,1]",  # representation, then classifier re-training
     "clsbaseline.supcon_stage_epochs=[1,1]",  # SupCon's representation, then its classifier
+    "clsbaseline.sscl_threshold=0.0",  # every co-calibrated pseudo label counts from step 0
 ]
 PRETRAINING = [
     "data.dataset=paired-folder",

@@ -470,6 +470,25 @@ class ClsBaselineConfig:
     """Per-tile embedding width (Kolesnikov et al. 2019: ``embed_dim`` 1000)."""
     jigsaw_hidden_dim: PositiveInt = 4096
     """Width of the permutation head's hidden layer (AlexNet's fc7, as Kolesnikov et al. 2019)."""
+    sscl_contrastive_weight: NonNegativeFloat = 1.0
+    """SsCL (Zhang et al., TMM 2022, arXiv 2105.07387): weight of the neighbour contrastive loss of the contrastive
+    branch next to L_ce. The sources reachable here give no value: 1, the weight of the joint losses SsCL
+    optimises end to end, is our choice."""
+    sscl_pseudo_weight: NonNegativeFloat = 1.0
+    """SsCL: weight of the cross-entropy branch's loss on unlabeled images against their co-calibrated pseudo
+    labels (our choice, as FixMatch's λ_u = 1)."""
+    sscl_temperature: PositiveFloat = 0.2
+    """SsCL: τ of the contrastive similarities, in the loss and in the co-calibration (MoCo v2's 0.2: SsCL's branch
+    is "the well-known contrastive loss in self-supervised learning"; no SsCL value was reachable)."""
+    sscl_threshold: Probability = 0.95
+    """SsCL: confidence of the co-calibrated prediction a pseudo label needs to train the classifier and to bring
+    its nearest neighbours in as positives (FixMatch's 0.95; ours for SsCL)."""
+    sscl_neighbours: NonNegativeInt = 5
+    """SsCL: nearest neighbours, in the classifier's output space, taken as positives of a confident query besides
+    its own key (our choice; 0 leaves instance discrimination)."""
+    sscl_queue_size: PositiveInt = 4096
+    """SsCL: keys kept from earlier steps, with their class distributions (MoCo keeps 65,536 of ImageNet's 1.28M
+    images; 4,096 is about a tenth of MSL's labeled and PDS unlabeled images together: our choice)."""
 
 
 @dataclass

@@ -54,6 +54,7 @@ METHODS: dict[str, str] = {
     "cls-lws": f"{_TRAINING}.decoupling:LearnableWeightScaling",
     "cls-s4l-rotation": f"{_TRAINING}.s4l:S4LRotation",
     "cls-s4l-jigsaw": f"{_TRAINING}.s4l:S4LJigsaw",
+    "cls-sscl": f"{_TRAINING}.sscl:SsCLClassification",
     "cls-fixmatch": f"{_TRAINING}.fixmatch:FixMatchClassification",
 }
 """Every method by the name used in recipes (``method: wang-seg``) and on the command line."""
