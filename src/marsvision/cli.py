@@ -283,9 +283,16 @@ def evaluate(
     as_json: JsonFlag = False,
 ) -> None:
     """Evaluate a trained checkpoint on a split (e.g. the official MSL test split with --split test)."""
+    from marsvision.data.errors import UnknownSplitError
     from marsvision.training.api import evaluate_checkpoint
 
-    _emit(evaluate_checkpoint(target, split=split, data_root=data_root, device=device), as_json)
+    try:
+        result = evaluate_checkpoint(target, split=split, data_root=data_root, device=device)
+    except UnknownSplitError as error:
+        if split is None:
+            raise  # the run's own split: its config says which
+        raise UnknownSplitError(split, error.accepted, key="--split") from error
+    _emit(result, as_json)
 
 
 @app.command(context_settings=OVERRIDES_ACCEPTED)

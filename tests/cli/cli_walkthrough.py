@@ -6,13 +6,22 @@ and the folders it left are what the command-line tests look at (the error matri
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import pty
+import struct
 import subprocess
 import sys
+import termios
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 SIZE = 32
+
+
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def marsvision(*args: str | Path, timeout: int = 300) -> subprocess.CompletedProcess[str]:
@@ -20,10 +29,34 @@ def marsvision(*args: str | Path, timeout: int = 300) -> subprocess.CompletedPro
 
     The output is decoded as is: text mode would turn a progress bar's carriage returns into newlines.
     """
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "marsvision.cli", *map(str, args)]
-    done = subprocess.run(command, capture_output=True, timeout=timeout, env=env)
+    done = subprocess.run(command, capture_output=True, timeout=timeout, env={**os.environ, **ONE_THREAD})
     return subprocess.CompletedProcess(command, done.returncode, done.stdout.decode(), done.stderr.decode())
+
+
+def marsvision_on_a_terminal(*args: str | Path, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+    """Like :func:`marsvision`, but stderr is a pseudo-terminal (where progress bars belong); stdout stays a pipe."""
+    command = [sys.executable, "-m", "marsvision.cli", *map(str, args)]
+    terminal, stderr = pty.openpty()
+    fcntl.ioctl(stderr, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 24 rows of 100 columns
+    shown: list[bytes] = []
+
+    def read() -> None:  # drained while the command runs, so that a full terminal buffer never blocks it
+        with contextlib.suppress(OSError):  # EIO: the command closed its end
+            while chunk := os.read(terminal, 4096):
+                shown.append(chunk)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        done = subprocess.run(
+            command, stdout=subprocess.PIPE, stderr=stderr, timeout=timeout, env={**os.environ, **ONE_THREAD}
+        )
+    finally:
+        os.close(stderr)
+        reader.join(timeout=10)
+        os.close(terminal)
+    return subprocess.CompletedProcess(command, done.returncode, done.stdout.decode(), b"".join(shown).decode())
 
 
 @dataclass

@@ -11,7 +11,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from cli_walkthrough import Walkthrough, marsvision
+from cli_walkthrough import Walkthrough, marsvision, marsvision_on_a_terminal
 
 JSON_STEPS = [
     "data synth",
@@ -64,6 +64,32 @@ def test_outside_a_terminal_each_epoch_is_one_plain_line_with_its_metrics(walkth
     assert [line.split()[1] for line in epochs] == ["1/2", "2/2"], lines
     assert all("train/loss" in line and "val/acc" in line and "%" in line for line in epochs)
     assert "model.weights=latest:demo-simclr → " in walkthrough.steps["train"].stderr
+
+
+def test_data_synth_and_inspect_say_where_they_are_in_a_few_plain_lines(tmp_path: Path):
+    synth = marsvision("data", "synth", tmp_path / "mars", "--num-images", "12", "--size", "32", "--json")
+    inspect = marsvision("data", "inspect", tmp_path / "mars", "--json")
+    assert synth.stderr.splitlines() == ["synth msl: 12 images"]
+    assert [line.split(":")[0] for line in inspect.stderr.splitlines()] == [
+        "inspect train",
+        "inspect test-min1",
+        "inspect test-min2",
+        "inspect test-min3",
+    ]
+    for done in (synth, inspect):
+        assert done.returncode == 0 and isinstance(json.loads(done.stdout), dict)
+        assert "\r" not in done.stderr
+
+
+def test_on_a_terminal_progress_is_a_live_bar_on_stderr(tmp_path: Path):
+    done = marsvision_on_a_terminal("data", "synth", tmp_path / "mars", "--num-images", "12", "--size", "32", "--json")
+    assert done.returncode == 0, done.stderr
+    assert "\r" in done.stderr and "synth msl" in done.stderr and "12/12" in done.stderr
+    assert json.loads(done.stdout)["msl"]["train"] + json.loads(done.stdout)["msl"]["test"] == 12
+
+
+def test_evaluate_says_where_it_is_outside_a_terminal_in_one_plain_line(walkthrough: Walkthrough):
+    assert walkthrough.steps["evaluate"].stderr.splitlines() == ["evaluate test: 1 batch"]
 
 
 def test_the_semi_supervised_run_names_its_stage(walkthrough: Walkthrough):

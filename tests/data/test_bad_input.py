@@ -16,6 +16,7 @@ from marsvision.data import (
     build_dataset,
     detect_format,
 )
+from marsvision.data.errors import UnknownSplitError
 
 
 @pytest.fixture
@@ -160,3 +161,19 @@ def test_nothing_is_written_into_the_dataset_folder(synth_ai4mars, tmp_path, sna
     assert snapshot(synth_ai4mars) == before
     with pytest.raises(DatasetError, match="must not lie inside the dataset folder"):
         Ai4Mars(synth_ai4mars, cache_dir=synth_ai4mars / "cache")
+
+
+@pytest.mark.parametrize(
+    ("reader", "fixture", "splits"),
+    [
+        (Ai4Mars, "synth_ai4mars", "train, test, chronological-early, chronological-late"),
+        (MslV1, "synth_msl", "train, val, test"),
+        (PairedFolder, "synth_paired", "all, train"),
+        (UnlabeledFolder, "synth_paired", "all, train"),
+    ],
+)
+def test_an_unknown_split_names_the_splits_there_are(reader, fixture, splits, request):
+    with pytest.raises(UnknownSplitError) as info:
+        reader(request.getfixturevalue(fixture), split="nope")
+    assert str(info.value) == f"split 'nope' is not a split of this dataset; choose one of {splits}"
+    assert str(UnknownSplitError("nope", info.value.accepted, key="--split")).startswith("--split 'nope' is not")

@@ -6,6 +6,7 @@ from PIL import Image
 
 from marsvision.data.classes import IGNORE_INDEX, PAPER6, TERRAIN4
 from marsvision.evaluation import plots as P
+from marsvision.evaluation.palette import palette_for
 
 
 def assert_png(path: Path) -> None:
@@ -62,6 +63,55 @@ def test_epoch_axis_offsets_restarting_stages():
     assert xs2 == [0, 1] and bounds2 == []
 
 
+def test_an_evaluation_after_training_sits_at_the_last_epoch_and_opens_no_stage():
+    recs = [{"stage": stage, "epoch": e} for e, stage in enumerate(("contrastive", "joint", "pseudo"))]
+    recs.append({"stage": "eval", "epoch": -1, "split": "test"})  # how training logs its test evaluation
+    xs, bounds = P.epoch_axis(recs)
+    assert xs == [0, 1, 2, 2]
+    assert bounds == [(0.5, "joint"), (1.5, "pseudo")]
+
+
+def drawn_figures(monkeypatch) -> list:
+    """Keep the figures the plot functions draw instead of writing them."""
+    figures: list = []
+
+    def keep(fig, path):
+        figures.append(fig)
+        return Path(path)
+
+    monkeypatch.setattr(P, "_save", keep)
+    return figures
+
+
+@pytest.mark.parametrize(
+    "stage_epochs",
+    [
+        {"contrastive": 1, "joint": 1, "pseudo": 1},  # the demo's three one-epoch stages
+        {"contrastive warm-up": 36, "joint training": 1, "pseudo labels": 1, "fine-tune": 1},
+    ],
+)
+def test_stage_names_never_overlap(tmp_path, monkeypatch, stage_epochs):
+    figures = drawn_figures(monkeypatch)
+    recs = [
+        {"stage": stage, "epoch": e, "split": split, "acc": 0.5, "loss": 1.0}
+        for stage, epochs in stage_epochs.items()
+        for e in range(epochs)
+        for split in ("train", "val")
+    ]
+    recs.append({"stage": "eval", "epoch": -1, "split": "test", "acc": 0.6})
+    P.plot_learning_curves(recs, tmp_path / "curves.png", metrics=["acc", "loss"])
+    fig = figures[0]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    texts = [t for ax in fig.axes for t in ax.texts]
+    assert sorted(t.get_text() for t in texts) == sorted(stage_epochs)  # each stage named once, "eval" not a stage
+    boxes = [t.get_window_extent(renderer) for t in texts]
+    for i, a in enumerate(boxes):
+        assert all(not a.overlaps(b) for b in boxes[i + 1 :]), [t.get_text() for t in texts]
+    title = fig.texts[0].get_window_extent(renderer)
+    assert all(not title.overlaps(box) for box in boxes)
+
+
 def test_learning_curves(tmp_path):
     recs = []
     for stage in ("pretrain", "joint", "pseudo"):
@@ -109,3 +159,22 @@ def test_tsne_side_by_side(tmp_path):
     assert_png(p)
     with pytest.raises(ValueError, match="labels"):
         P.plot_tsne({"x": (bad, labels[:10])}, TERRAIN4, tmp_path / "bad.png")
+
+
+def test_data_inspect_plot_shows_every_split_in_the_class_colours(tmp_path, monkeypatch):
+    figures = drawn_figures(monkeypatch)
+    share = {"soil": 0.5, "bedrock": 0.3, "sand": 0.15, "big rock": 0.05}
+    info = {
+        "format": "ai4mars",
+        "splits": {
+            "train": {"count": 10, "images_per_class": dict.fromkeys(share, 10), "pixel_share": share},
+            "test-min3": {"count": 0, "error": "mars: split 'test' is empty"},
+        },
+    }
+    P.plot_dataset_classes(info, tmp_path / "classes.png")
+    train, unreadable = figures[0].axes
+    assert train.get_title() == "ai4mars — train (10 images)"
+    colours = [tuple(np.round(np.array(bar.get_facecolor()[:3]) * 255).astype(int)) for bar in train.patches]
+    assert colours == [tuple(c) for c in palette_for(list(share))]  # the colours of overlays and reports
+    assert unreadable.get_title() == "ai4mars — test-min3 (0 images)"
+    assert "split 'test' is empty" in unreadable.texts[0].get_text()

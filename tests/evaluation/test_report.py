@@ -1,5 +1,8 @@
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -212,3 +215,14 @@ def test_paper_000_figures_8_and_9_pick_the_images_each_arm_segments_better(tmp_
     assert (figures / "qualitative_pretrained_better.png").is_file()
     assert not (figures / "qualitative_supervised_better.png").exists()
     assert "No saved test image where random init beats pretrained (simclr-ai4mars) (Fig. 9)" in html
+
+
+def test_the_report_command_says_when_it_computes_the_t_sne(tmp_path, make_run):
+    run = make_run(tmp_path / "bseg-20260101-000000")
+    command = [sys.executable, "-m", "marsvision.cli", "report", str(run), "--json"]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == ["t-SNE of at most 2,000 points a panel: 2 panels"]  # the two in features.npz
+    assert set(json.loads(done.stdout)) == {"html", "markdown"}

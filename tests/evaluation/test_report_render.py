@@ -1,5 +1,6 @@
 """The report page renders in headless Chromium (Debian package ``chromium``)."""
 
+import json
 import os
 import re
 import shutil
@@ -116,3 +117,19 @@ def test_a_class_never_predicted_is_said_in_words(trust_sweep, tmp_path):
     html_path, _ = write_report(run)
     assert "Never predicted on &#x27;test&#x27;: big rock" in html_path.read_text()
     assert "Never predicted on 'test': big rock" in dump_dom(html_path, tmp_path)
+
+
+def test_the_page_title_names_the_study_not_the_folder(trust_sweep, make_run, tmp_path):
+    for run in (p for p in trust_sweep.iterdir() if p.is_dir()):
+        meta = json.loads((run / "meta.json").read_text())
+        meta["command"] = ["/venv/bin/marsvision", "sweep", "-r", "demo-label-fractions", "--seeds", "0,1"]
+        (run / "meta.json").write_text(json.dumps(meta))
+    sweep_page = dump_dom(write_report(trust_sweep)[0], tmp_path / "sweep")
+    study = "demo-label-fractions: bseg on ai4mars over weights × label fraction"
+    assert f"<title>{study} (marsvision sweep report)</title>" in sweep_page
+    run = make_run(tmp_path / "bseg-20260101-000000")
+    (run / "config.yaml").write_text("name: demo-semiseg\n" + (run / "config.yaml").read_text())
+    run_page = dump_dom(write_report(run)[0], tmp_path / "run")
+    title = re.search(r"<title>(.*)</title>", run_page)
+    assert title and title.group(1) == "demo-semiseg: bseg on ai4mars, 10 % of the labels (marsvision run report)"
+    assert "<h1>demo-semiseg: bseg on ai4mars" in run_page and "<td>bseg-20260101-000000</td>" in run_page

@@ -17,7 +17,7 @@ from marsvision.data.base import (
     warn_missing_images,
 )
 from marsvision.data.classmodes import get_class_mode
-from marsvision.data.errors import DatasetError
+from marsvision.data.errors import DatasetError, UnknownSplitError
 from marsvision.data.names import acquisition_sol, edr_to_mask_stem, label_stem_candidates
 from marsvision.data.preprocess import Preprocessing
 from marsvision.data.reader import Reader
@@ -134,8 +134,9 @@ class Ai4Mars(SegmentationDataset, Reader):
         sol_boundary: float | None = None,
     ) -> None:
         path = require_root(root)
+        if split not in SPLITS:
+            raise UnknownSplitError(split, SPLITS)
         for name, value, valid in (
-            ("split", split, SPLITS),
             ("rover", rover, ROVERS),
             ("test_agreement", test_agreement, AGREEMENTS),
         ):

@@ -18,6 +18,7 @@ from marsvision.data.errors import DatasetError
 from marsvision.data.imageio import check_values, image_size, read_image, read_label
 from marsvision.data.preprocess import Preprocessing, label_tensor
 from marsvision.data.transforms import JointTransform, apply_joint
+from marsvision.progress import progress
 
 Item = dict[str, Any]
 
@@ -212,10 +213,13 @@ class SegmentationDataset(LabeledDataset[SegmentationSample]):
             raise DatasetError(sample.label, f"label shape {label_array.shape} ≠ image {image_array.shape[:2]}")
         return self._item(sample, self.preprocessing.image_tensor(image_array), label_tensor(label_array))
 
-    def validate(self) -> list[str]:
-        """Decode every image and label, returning one message per problem found (empty list: all good)."""
+    def validate(self, what: str = "validate") -> list[str]:
+        """Decode every image and label, returning one message per problem found (empty list: all good).
+
+        ``what`` names the work on stderr while it runs (:mod:`marsvision.progress`).
+        """
         problems: list[str] = []
-        for index, sample in enumerate(self.samples):
+        for index, sample in progress(enumerate(self.samples), what, "image", total=len(self.samples)):
             try:
                 read_image(sample.image, self.preprocessing.channels)
                 self.read_label(index)
@@ -229,14 +233,15 @@ class SegmentationDataset(LabeledDataset[SegmentationSample]):
         counts = np.bincount(label.ravel(), minlength=256)
         return np.concatenate([counts[: self.num_classes], counts[255:256]])
 
-    def class_statistics(self, problems: list[str], decode: bool) -> dict[str, Any]:
+    def class_statistics(self, problems: list[str], decode: bool, what: str) -> dict[str, Any]:
         """Images and pixels per class in one pass over the labels (decoding the images too if asked).
 
-        Files that fail are added to ``problems`` once each and left out of the counts.
+        Files that fail are added to ``problems`` once each and left out of the counts; ``what`` names the work
+        on stderr while it runs.
         """
         pixels = np.zeros(self.num_classes + 1, np.int64)
         images = np.zeros(self.num_classes, np.int64)
-        for index, sample in enumerate(self.samples):
+        for index, sample in progress(enumerate(self.samples), what, "image", total=len(self.samples)):
             if decode:
                 try:
                     read_image(sample.image, self.preprocessing.channels)
@@ -296,10 +301,13 @@ class ClassificationDataset(LabeledDataset[ClassificationSample]):
         image = self.preprocessing.image_tensor(self._loader.image(sample.image))
         return self._item(sample, image, torch.tensor(sample.target, dtype=torch.int64))
 
-    def validate(self) -> list[str]:
-        """Decode every image, returning one message per problem found (empty list: all good)."""
+    def validate(self, what: str = "validate") -> list[str]:
+        """Decode every image, returning one message per problem found (empty list: all good).
+
+        ``what`` names the work on stderr while it runs (:mod:`marsvision.progress`).
+        """
         problems: list[str] = []
-        for sample in self.samples:
+        for sample in progress(self.samples, what, "image"):
             try:
                 read_image(sample.image, self.preprocessing.channels)
             except DatasetError as error:
@@ -311,10 +319,13 @@ class ClassificationDataset(LabeledDataset[ClassificationSample]):
         counts = np.bincount(np.asarray(self.targets, dtype=np.int64), minlength=self.num_classes)
         return {name: int(count) for name, count in zip(self.class_names, counts, strict=True)}
 
-    def class_statistics(self, problems: list[str], decode: bool) -> dict[str, Any]:
-        """Images per class; with ``decode`` every image is decoded and failures are added to ``problems``."""
+    def class_statistics(self, problems: list[str], decode: bool, what: str) -> dict[str, Any]:
+        """Images per class; with ``decode`` every image is decoded and failures are added to ``problems``.
+
+        ``what`` names the decoding on stderr while it runs.
+        """
         if decode:
-            problems.extend(p for p in self.validate() if p not in problems)
+            problems.extend(p for p in self.validate(what) if p not in problems)
         return {
             "task": "classification",
             "class_names": list(self.class_names),

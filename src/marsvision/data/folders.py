@@ -23,13 +23,14 @@ from marsvision.data.base import (
     warn_missing_images,
 )
 from marsvision.data.classmodes import custom_class_mode, get_class_mode
-from marsvision.data.errors import DatasetError
+from marsvision.data.errors import DatasetError, UnknownSplitError
 from marsvision.data.imageio import image_size as header_size
 from marsvision.data.imageio import is_image_file, list_image_files, read_image
 from marsvision.data.names import acquisition_sol
 from marsvision.data.preprocess import Preprocessing
 from marsvision.data.reader import Reader
 from marsvision.data.transforms import JointTransform
+from marsvision.progress import progress
 
 LOGGER = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ class PairedFolder(SegmentationDataset, Reader):
     ) -> None:
         path = require_root(root)
         if split not in PAIRED_SPLITS:
-            raise ValueError(f"a paired folder has one split; split must be one of {PAIRED_SPLITS}, got {split!r}")
+            raise UnknownSplitError(split, PAIRED_SPLITS)
         images_dir, labels_dir = path / "images", path / "labels"
         if not images_dir.is_dir() or not labels_dir.is_dir():
             raise DatasetError(
@@ -143,7 +144,7 @@ class UnlabeledFolder(Dataset[Item], Reader):
     ) -> None:
         path = require_root(root)
         if split not in PAIRED_SPLITS:
-            raise ValueError(f"an unlabeled folder has one split; split must be one of {PAIRED_SPLITS}, got {split!r}")
+            raise UnknownSplitError(split, PAIRED_SPLITS)
         release_images = ai4mars_image_files(path) if ai4mars_images_only else None
         files = list_image_files(path, exclude_dirs) if release_images is None else release_images
         self.unreadable: list[tuple[str, str]] = []
@@ -205,10 +206,10 @@ class UnlabeledFolder(Dataset[Item], Reader):
             return {"image": image, "id": file.relative_to(self.root).as_posix()}
         raise DatasetError(self.root, "no image in this folder could be decoded")
 
-    def validate(self) -> list[str]:
-        """Decode every image, returning one message per unreadable file."""
+    def validate(self, what: str = "validate") -> list[str]:
+        """Decode every image, returning one message per unreadable file (``what`` names the work on stderr)."""
         problems = []
-        for file in self.files:
+        for file in progress(self.files, what, "image"):
             try:
                 read_image(file, self.preprocessing.channels)
             except DatasetError as error:

@@ -37,10 +37,11 @@ def inspect_dataset(root: str | Path, validate: bool = True, options: dict[str, 
                 problems.append(str(error))  # an unreadable split is a problem too, not only a detail of it
             continue
         entry: dict[str, Any] = {"count": len(dataset)}
+        what = f"inspect {split}"
         if hasattr(dataset, "class_statistics"):
-            entry.update(dataset.class_statistics(problems, decode=validate))
+            entry.update(dataset.class_statistics(problems, decode=validate, what=what))
         elif validate and hasattr(dataset, "validate"):
-            problems.extend(p for p in dataset.validate() if p not in problems)
+            problems.extend(p for p in dataset.validate(what) if p not in problems)
         entry.update(dataset.inspect_details())
         problems.extend(p for p in dataset.inspect_problems() if p not in problems)
         info["splits"][split] = entry

@@ -16,7 +16,7 @@ from marsvision.data.base import (
     require_root,
 )
 from marsvision.data.classes import MSL_V1_UNUSED_IDS
-from marsvision.data.errors import DatasetError
+from marsvision.data.errors import DatasetError, UnknownSplitError
 from marsvision.data.imageio import list_image_files
 from marsvision.data.names import acquisition_sol
 from marsvision.data.preprocess import Preprocessing
@@ -114,7 +114,7 @@ class _MslBase(ClassificationDataset, Reader):
 
     def _entries(self, root: Path, split: str, valid: set[int], reshuffle_trainval: int | None) -> list[ListEntry]:
         if split not in self.lists:
-            raise ValueError(f"split must be one of {tuple(self.lists)}, got {split!r}")
+            raise UnknownSplitError(split, tuple(self.lists))
         if reshuffle_trainval is None or split == "test":
             return self._read_list(root, split, valid)
         train = self._read_list(root, "train", valid)

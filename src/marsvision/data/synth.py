@@ -22,6 +22,7 @@ from marsvision.data.errors import DatasetError
 from marsvision.data.msl import V1_CLASS_FILE, V1_IMAGE_DIR, V1_LISTS
 from marsvision.data.names import MER_SCLK_AT_SOL1, MSL_SCLK_AT_SOL0, SECONDS_PER_SOL
 from marsvision.data.procedural import crowd_label, gold_labels, render_ground, render_object, render_terrain
+from marsvision.progress import progress
 
 JPEG_QUALITY = 92
 MSL_MAX_SOL = 2500
@@ -83,7 +84,7 @@ def _write_ai4mars_msl(
     no_mask = set(rng.choice(num_images, min(missing_masks, num_images), replace=False).tolist())
     pixel_counts = np.zeros(4, np.int64)
     previous = -1
-    for index, sol in enumerate(sols):
+    for index, sol in progress(enumerate(sols), "synth msl", "image", total=num_images):
         sclk = max(previous + 1, int(MSL_SCLK_AT_SOL0 + sol * SECONDS_PER_SOL))
         previous = sclk
         t = float(sol / MSL_MAX_SOL)
@@ -117,7 +118,7 @@ def _write_mer(base: Path, rng: np.random.Generator, num_images: int, size: int)
     test_count = max(1, round(MER_TEST_SHARE * num_images)) if num_images > 1 else 0
     test = set(rng.choice(num_images, test_count, replace=False).tolist())
 
-    for index, sol in enumerate(sols):
+    for index, sol in progress(enumerate(sols), "synth mer", "image", total=num_images):
         sclk = int(MER_SCLK_AT_SOL1["1"] + (sol - 1) * SECONDS_PER_SOL) + index
         stem = f"1n{sclk:09d}eff{index % 100:02d}{index // 100:02d}p{index % 10000:04d}l0m1"
         scene = render_terrain(rng, size, float(sol / MER_MAX_SOL), with_rover=False)
@@ -216,7 +217,7 @@ def synthesize_msl_v1(
     lines: dict[str, list[str]] = {split: [] for split in V1_LISTS}
     with _atomic_folder(out) as root:
         folder = root / V1_IMAGE_DIR
-        for index in range(num_images + unlisted):
+        for index in progress(range(num_images + unlisted), "synth msl-v1", "image"):
             listed = index < num_images
             sol = int(sols[index]) if listed else int(sols[-1])
             ti = float(t[index]) if listed else 1.0
@@ -262,7 +263,7 @@ def synthesize_paired_folder(out: str | Path, num_images: int = 100, size: int =
     rng = np.random.default_rng(seed)
     sols = _increasing_sols(rng, num_images, 1, MSL_MAX_SOL)
     with _atomic_folder(out) as root:
-        for index, sol in enumerate(sols):
+        for index, sol in progress(enumerate(sols), "synth paired-folder", "image", total=num_images):
             sclk = int(MSL_SCLK_AT_SOL0 + sol * SECONDS_PER_SOL) + index
             scene = render_terrain(
                 rng, size, float(sol / MSL_MAX_SOL), with_rover=bool(rng.random() < ROVER_IN_VIEW_SHARE)

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import io
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -30,6 +31,7 @@ from marsvision.data.classes import IGNORE_INDEX
 from marsvision.evaluation.metric_names import FRACTION_METRICS
 from marsvision.evaluation.metrics import ArrayLike, as_confusion, class_frequencies, row_normalized
 from marsvision.evaluation.palette import IGNORE_COLOR, colorize, generic_palette, palette_for
+from marsvision.progress import progress
 
 _DPI = 110
 
@@ -196,21 +198,27 @@ def plot_dataset_classes(info: Mapping[str, Any], path: str | Path) -> Path:
     """``data inspect --plot``: the class distribution of every split of a dataset, one panel each.
 
     ``info`` is what :func:`marsvision.data.inspect.inspect_dataset` returns: segmentation splits show the share
-    of labeled pixels per class (Fig. 6), classification splits the number of images per class.
+    of labeled pixels per class (Fig. 6), classification splits the number of images per class, in the class
+    colours of overlays and reports; a split that could not be read keeps its panel, which says why.
     """
-    splits = {name: entry for name, entry in info["splits"].items() if "images_per_class" in entry}
-    if not splits:
+    counted = [entry["images_per_class"] for entry in info["splits"].values() if "images_per_class" in entry]
+    if not counted:
         raise ValueError("info holds no split with class statistics")
-    names = max((list(entry["images_per_class"]) for entry in splits.values()), key=len)
-    fig = _new_figure(max(5.0, 0.5 * len(names) + 2.0), 3.2 * len(splits))
-    for index, (split, entry) in enumerate(splits.items(), start=1):
-        ax = fig.add_subplot(len(splits), 1, index)
+    names = max((list(classes) for classes in counted), key=len)
+    fig = _new_figure(max(5.0, 0.5 * len(names) + 2.0), 3.2 * len(info["splits"]))
+    for index, (split, entry) in enumerate(info["splits"].items(), start=1):
+        ax = fig.add_subplot(len(info["splits"]), 1, index)
+        ax.set_title(f"{info['format']} — {split} ({entry.get('count', 0):,} images)")
+        if "images_per_class" not in entry:
+            ax.set_axis_off()
+            why = entry.get("error", "no class statistics")
+            ax.text(0.5, 0.5, textwrap.fill(f"not counted: {why}", 70), ha="center", va="center", fontsize=8)
+            continue
         segmentation = "pixel_share" in entry
         values = entry["pixel_share"] if segmentation else entry["images_per_class"]
         heights = np.array([values.get(n, 0) for n in names], dtype=float) * (100.0 if segmentation else 1.0)
         _class_bars(ax, heights, names, percent=segmentation)
         ax.set_ylabel("labeled pixels (%)" if segmentation else "images")
-        ax.set_title(f"{info['format']} — {split} ({entry['count']:,} images)")
     return _save(fig, path)
 
 
@@ -260,7 +268,9 @@ def epoch_axis(records: Sequence[Mapping[str, Any]]) -> tuple[list[float], list[
 
     Stages are taken in order of first appearance. When a stage's epochs restart (its first epoch is
     below the end of the previous stage), they are shifted to continue after it; epochs already counted
-    globally are kept. Records without a stage belong to one unnamed stage.
+    globally are kept. Records without a stage belong to one unnamed stage. A record with a negative epoch is
+    an evaluation after training (training logs its test evaluation as epoch -1): it sits at the last epoch
+    seen so far and opens no stage.
     """
     xs: list[float] = []
     bounds: list[tuple[float, str]] = []
@@ -269,6 +279,9 @@ def epoch_axis(records: Sequence[Mapping[str, Any]]) -> tuple[list[float], list[
     for rec in records:
         stage = str(rec.get("stage", ""))
         epoch = float(rec.get("epoch", 0))
+        if epoch < 0:
+            xs.append(max(end - 1.0, 0.0))
+            continue
         if stage not in offsets:
             offsets[stage] = end if (offsets and epoch < end) else 0.0
             if len(offsets) > 1:
@@ -319,9 +332,8 @@ def plot_learning_curves(
                 label=None if split in labelled else (split or "all"),
             )
             labelled.add(split)
-        for bx, stage in bounds:
+        for bx, _stage in bounds:
             ax.axvline(bx, color="gray", linestyle="--", linewidth=1)
-            ax.text(bx, 1.0, f" {stage}", transform=ax.get_xaxis_transform(), va="top", fontsize=8, color="gray")
         if xs:
             ax.set_xlim(min(xs) - 0.5, max(xs) + 0.5)
         if metric in FRACTION_METRICS:
@@ -330,12 +342,59 @@ def plot_learning_curves(
         ax.grid(True, alpha=0.3)
         if lines:
             ax.legend(fontsize=8)
-    if bounds:
-        first_stage = str(records[0].get("stage", "")) if records else ""
-        axes[0].text(0.0, 1.0, f" {first_stage}", transform=axes[0].transAxes, va="top", fontsize=8, color="gray")
     axes[-1].set_xlabel("epoch (across stages)")
-    axes[0].set_title(title)
+    fig.suptitle(title)
+    if bounds:
+        first_stage = next(str(rec.get("stage", "")) for rec in records if float(rec.get("epoch", 0)) >= 0)
+        edges = [min(xs) - 0.5, *(bx for bx, _ in bounds), max(xs) + 0.5]
+        names = [first_stage, *(stage for _, stage in bounds)]
+        _name_stages(fig, axes[0], list(zip(edges, edges[1:], names, strict=False)))
     return _save(fig, path)
+
+
+STAGE_NAME_PT = 8.0
+"""Font size of the stage names above the learning curves (the size of the figures' other small labels)."""
+STAGE_NAME_GAP_PT = 6.0
+"""Least space between two stage names on one row."""
+STAGE_ROW_PT = 1.3 * STAGE_NAME_PT
+"""Height of one row of stage names (font size and line spacing)."""
+
+
+def _name_stages(fig: Figure, ax: Any, spans: Sequence[tuple[float, float, str]]) -> None:
+    """Name each stage above ``ax``, centred over its epochs ``(start, end, name)``.
+
+    Names go left to right onto the lowest row where they keep :data:`STAGE_NAME_GAP_PT` from every name already
+    there, so short stages stack their names instead of printing them over each other. Widths are measured
+    after the figure's layout; the rows added change the layout's heights only.
+    """
+    lift = STAGE_NAME_PT / 4
+    names = [
+        ax.annotate(
+            name,
+            xy=((start + end) / 2, 1.0),
+            xycoords=ax.get_xaxis_transform(),
+            xytext=(0.0, lift),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            fontsize=STAGE_NAME_PT,
+            color="gray",
+            annotation_clip=False,
+        )
+        for start, end, name in spans
+    ]
+    fig.draw_without_rendering()
+    renderer = cast(FigureCanvasAgg, fig.canvas).get_renderer()
+    gap = STAGE_NAME_GAP_PT * fig.dpi / 72.0
+    rows: list[list[tuple[float, float]]] = []
+    for name in names:
+        box = name.get_window_extent(renderer)
+        fits = [all(box.x0 >= right + gap or left >= box.x1 + gap for left, right in row) for row in rows]
+        row = fits.index(True) if True in fits else len(rows)
+        if row == len(rows):
+            rows.append([])
+        rows[row].append((box.x0, box.x1))
+        name.xyann = (0.0, lift + row * STAGE_ROW_PT)
 
 
 def _display_image(image: np.ndarray) -> np.ndarray:
@@ -439,7 +498,8 @@ def plot_tsne(
     fig = _new_figure(4.6 * len(feature_sets), 5.0)
     axes = fig.subplots(1, len(feature_sets), squeeze=False)[0]
     rng = np.random.default_rng(seed)
-    for ax, (name, (features, labels)) in zip(axes, feature_sets.items(), strict=True):
+    panels = progress(feature_sets.items(), f"t-SNE of at most {max_points:,} points a panel", "panel")
+    for ax, (name, (features, labels)) in zip(axes, panels, strict=True):
         feats = np.asarray(features, dtype=np.float32).reshape(len(features), -1)
         labs = np.asarray(labels).reshape(-1)
         if len(feats) != len(labs):

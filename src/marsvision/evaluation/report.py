@@ -58,6 +58,7 @@ from marsvision.evaluation.runlogs import (
     load_sweep,
     read_eval,
 )
+from marsvision.evaluation.study import run_name, run_study, sweep_name, sweep_study
 
 MAX_PANELS = 8
 EXAMPLE_IMAGES = 12
@@ -88,7 +89,8 @@ def _try_figure(caption: str, draw: Callable[[], Path]) -> Block:
 
 
 def _meta_section(run: RunLogs) -> Section:
-    rows = [[str(k), v if isinstance(v, str) else json.dumps(v)] for k, v in run.meta.items()]
+    rows = [["folder", run.name]]
+    rows += [[str(k), v if isinstance(v, str) else json.dumps(v)] for k, v in run.meta.items()]
     return Section("Run", [Table(["key", "value"], rows)])
 
 
@@ -457,7 +459,7 @@ def write_report(path: str | Path) -> tuple[Path, Path]:
     figdir = root / runfolder.FIGURES_DIR
     if is_sweep_dir(root):
         sweep = load_sweep(root)
-        title = f"marsvision sweep report: {sweep.name}"
+        title = f"{sweep_study(sweep)} (marsvision sweep report)"
         sections = sweep_sections(sweep, figdir)
     else:
         if not any((root / n).is_file() for n in (*RUN_REQUIRED, runfolder.EVAL_FILE)):
@@ -466,7 +468,7 @@ def write_report(path: str | Path) -> tuple[Path, Path]:
                 "neither a run directory (config.yaml, meta.json, metrics.jsonl) nor a sweep (results.json)",
             )
         run = load_run(root)
-        title = f"marsvision run report: {run.name}"
+        title = f"{run_study(run)} (marsvision run report)"
         sections = run_sections(run, figdir)
     html_path = atomic_write_text(root / "report.html", render_html(title, sections))
     md_path = atomic_write_text(root / "report.md", render_markdown(title, sections, root))
@@ -509,8 +511,7 @@ def _summed_evaluation(path: Path) -> tuple[str, EvalResult]:
         run = load_run(path)
         if run.evaluation is None:
             raise RunLogError(path / runfolder.EVAL_FILE, "required file is missing")
-        name = run.config.get("name") if isinstance(run.config, dict) else None
-        return str(name or run.name), run.evaluation
+        return run_name(run), run.evaluation
     sweep = load_sweep(path)
     evaluations = [
         read_eval(d / runfolder.EVAL_FILE)
@@ -521,7 +522,7 @@ def _summed_evaluation(path: Path) -> tuple[str, EvalResult]:
         raise RunLogError(path, "no run of this sweep has an eval.json")
     first = evaluations[0]
     total = np.sum([e.confusion_matrix for e in evaluations], axis=0)
-    return path.name, EvalResult(first.task, first.split, first.class_names, total, {})
+    return sweep_name(sweep), EvalResult(first.task, first.split, first.class_names, total, {})
 
 
 def write_per_class_comparison(paths: Sequence[str | Path], path: str | Path) -> Path:
@@ -540,7 +541,8 @@ def write_per_class_comparison(paths: Sequence[str | Path], path: str | Path) ->
         metrics = evaluation.computed_metrics()
         groups[label] = metrics["per_class_accuracy"] if evaluation.task == "classification" else metrics["iou"]
     task_metric = "accuracy" if "per_class_accuracy" in metrics else "IoU"
-    return plots.plot_per_class(groups, path, ylabel=f"per-class {task_metric} (%)", title=f"per-class {task_metric}")
+    title = f"per-class {task_metric}: {' vs '.join(groups)}"
+    return plots.plot_per_class(groups, path, ylabel=f"per-class {task_metric} (%)", title=title)
 
 
 def _spread_over_classes(positions: Sequence[int], classes: Sequence[int], limit: int) -> list[int]:
@@ -551,12 +553,6 @@ def _spread_over_classes(positions: Sequence[int], classes: Sequence[int], limit
     chosen = list(first_of_class.values())[:limit]
     chosen += [p for p in positions if p not in chosen][: limit - len(chosen)]
     return sorted(chosen, key=list(positions).index)
-
-
-def _run_title(path: Path) -> str:
-    run = load_run(path)
-    name = run.config.get("name") if isinstance(run.config, dict) else None
-    return str(name or run.name)
 
 
 def write_classification_examples(baseline: str | Path, ours: str | Path, folder: str | Path) -> dict[str, Path]:
@@ -575,7 +571,7 @@ def write_classification_examples(baseline: str | Path, ours: str | Path, folder
     if base.ids != mine.ids:
         raise RunLogError(ours_dir / runfolder.PREDICTIONS_FILE, f"tested on other images than {base_dir}")
     names = read_eval(ours_dir / runfolder.EVAL_FILE).class_names
-    base_name, ours_name = _run_title(base_dir), _run_title(ours_dir)
+    base_name, ours_name = run_name(load_run(base_dir)), run_name(load_run(ours_dir))
     written: dict[str, Path] = {}
     base_errors = {int(p): i for i, p in enumerate(base.error_positions)}
     wins = [p for p in base_errors if mine.preds[p] == mine.targets[p]]

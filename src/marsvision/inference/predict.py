@@ -14,13 +14,11 @@ Outputs always have the input image's size. Unreadable inputs are skipped and li
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from tqdm import tqdm
 
 from marsvision.data.errors import DatasetError
 from marsvision.inference.inputs import InputImage, expand_inputs
@@ -40,6 +38,7 @@ from marsvision.inference.probabilities import check_tta, class_probabilities
 from marsvision.inference.resample import nearest_resize
 from marsvision.inference.spec import ModelSpec
 from marsvision.inference.tiling import DEFAULT_OVERLAP, tiled_probabilities
+from marsvision.progress import Progress
 
 TOP_K = 5
 """Classes listed per image in ``predictions.csv`` (fewer if the model has fewer)."""
@@ -225,9 +224,7 @@ def predict_paths(
     table_path = out / (AREAS_CSV if spec.dense else PREDICTIONS_CSV)
     header = areas_header(spec.class_names) if spec.dense else predictions_header(k)
     written = 0
-    quiet = len(images) < 2 or not sys.stderr.isatty()  # outside a terminal a bar is a line of carriage returns
-    progress = tqdm(total=len(images), desc="predict", unit="img", file=sys.stderr, disable=quiet)
-    with CsvTable(table_path, header) as table:
+    with CsvTable(table_path, header) as table, Progress("predict", len(images), "image") as progress:
         for first in range(0, len(images), batch_size):
             chunk = images[first : first + batch_size]
             loaded = _load_chunk(chunk, spec, failed)
@@ -236,7 +233,6 @@ def predict_paths(
             elif loaded:
                 written += _write_classification(predictor, loaded, table, k)
             progress.update(len(chunk))
-    progress.close()
     return {
         "written": written,
         "failed": failed,

@@ -16,6 +16,7 @@ from marsvision.data.classes import IGNORE_INDEX
 from marsvision.data.labels import downsample_labels
 from marsvision.evaluation.confusion import ConfusionMatrix
 from marsvision.evaluation.metrics import classification_metrics, segmentation_metrics
+from marsvision.progress import progress
 from marsvision.training import runs
 from marsvision.training.config import RunConfig
 from marsvision.training.data import make_loader
@@ -162,7 +163,8 @@ def evaluate_model(
     sample = PixelFeatureSample(FEATURE_PIXELS, seed=0)
     predictions = ClassificationPredictions() if not segmentation and run_dir is not None and primary else None
     try:
-        for batch in make_loader(dataset, config.data, batch_size=config.data.batch_size):
+        loader = make_loader(dataset, config.data, batch_size=config.data.batch_size)
+        for batch in progress(loader, f"evaluate {split}", "batch"):
             images = batch["image"].to(device)
             logits = module(images)  # (N, K, H, W) or (N, K)
             pred = logits.argmax(1).cpu()
