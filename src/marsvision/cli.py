@@ -600,13 +600,10 @@ def data_synth(
     """Write a synthetic Mars-terrain dataset in the official on-disk layout."""
     from marsvision.data import synth
 
-    options: dict[str, Any] = {"num_images": num_images, "size": size, "seed": seed}
-    if kind == "ai4mars-0.6":
-        kind, options["release"] = "ai4mars", "0.6"
     if kind not in synth.SYNTHESIZERS:
-        raise ValueError(f"unknown --kind {kind!r}; choose one of {', '.join([*synth.SYNTHESIZERS, 'ai4mars-0.6'])}")
+        raise ValueError(f"unknown --kind {kind!r}; choose one of {', '.join(synth.SYNTHESIZERS)}")
     writer: Any = synth.SYNTHESIZERS[kind]
-    _emit(writer(out, **options), as_json)
+    _emit(writer(out, num_images=num_images, size=size, seed=seed), as_json)
 
 
 @data_app.command("inspect")

@@ -7,6 +7,7 @@ each write into a new folder atomically (a temporary sibling renamed at the end)
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import tempfile
@@ -282,7 +283,8 @@ def synthesize_paired_folder(out: str | Path, num_images: int = 100, size: int =
 
 SYNTHESIZERS = {
     "ai4mars": synthesize_ai4mars,
+    "ai4mars-0.6": functools.partial(synthesize_ai4mars, release="0.6"),
     "msl-v1": synthesize_msl_v1,
     "paired-folder": synthesize_paired_folder,
 }
-"""Synthetic dataset writers by the ``--kind`` name of ``marsvision data synth``."""
+"""Synthetic dataset writers by the ``--kind`` name of ``marsvision data synth`` (``ai4mars`` writes the 0.1 layout)."""
