@@ -12,7 +12,7 @@ run, so tests can run in between without being timed.
 
     python -m benchmarks.accuracy.run                 # every row, resuming
     python -m benchmarks.accuracy.run --quick         # minutes: tiny epochs, one seed, into a temp folder
-    python -m benchmarks.accuracy.run --only seg-100  # rows whose key contains this text
+    python -m benchmarks.accuracy.run --only seg-100  # rows whose key contains this text (or is this text)
     python -m benchmarks.accuracy.run --seed 0        # one seed of every row
     python -m benchmarks.accuracy.run --table         # only summarise what is there
     python -m benchmarks.accuracy.run --dev-folder /tmp/dev-ai4mars  # the non-test images, to tune recipes on
@@ -367,7 +367,9 @@ def _wait_while_paused() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny epochs, first seed, into a temporary folder")
-    parser.add_argument("--only", default="", help="run the rows whose key contains this text")
+    parser.add_argument(
+        "--only", default="", help="run the row of this key, else the rows whose key contains this text"
+    )
     parser.add_argument("--seed", type=int, default=None, help="run only this seed of the rows")
     parser.add_argument("--table", action="store_true", help="only write the summary of what has run")
     parser.add_argument(
@@ -390,14 +392,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.table:
         # seed-major order: a first complete table (one seed per row) comes before the spread
+        chosen = [row for row in rows if row.key == args.only] or [row for row in rows if args.only in row.key]
         pending = [
             (row, seed)
             for seed in sorted({s for row in rows for s in row.seeds})
-            for row in rows
-            if args.only in row.key
-            and seed in row.seeds
-            and args.seed in (None, seed)
-            and not _run_file(row, seed, out).is_file()
+            for row in chosen
+            if seed in row.seeds and args.seed in (None, seed) and not _run_file(row, seed, out).is_file()
         ]
         for number, (row, seed) in enumerate(pending, start=1):
             _wait_while_paused()
