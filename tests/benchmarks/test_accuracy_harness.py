@@ -1,7 +1,8 @@
-"""The tuning folder of the accuracy comparison holds every image outside its test set, and no test image."""
+"""The accuracy harness: its tuning folder, its metric summary and its reuse of finished runs."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -12,6 +13,7 @@ if str(ROOT) not in sys.path:  # as in test_accuracy_peers.py: `benchmarks` must
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.accuracy import data  # noqa: E402
+from benchmarks.accuracy.run import _finished_run, _percent  # noqa: E402
 
 from marsvision.data.synth import synthesize_paired_folder  # noqa: E402
 
@@ -32,3 +34,18 @@ def test_dev_folder_is_the_pool_without_the_test_images(tmp_path: Path, monkeypa
     dev_labels = {path.stem for path in (tmp_path / "dev" / "labels").iterdir()}
     assert dev_labels == {Path(name).stem for name in dev_images}
     assert all(path.resolve().is_file() for path in (tmp_path / "dev" / "labels").iterdir())
+
+
+def test_classes_missing_from_the_test_set_have_no_per_class_accuracy() -> None:
+    metrics = {"top1": 0.5, "macc": 0.25, "per_class_accuracy": {"wheel": 0.5, "scoop": None}}
+    assert _percent("classification", metrics) == {"top1": 50.0, "mean_class_acc": 25.0, "acc/wheel": 50.0}
+
+
+def test_a_finished_run_is_reused_and_an_unfinished_one_is_not(tmp_path: Path) -> None:
+    for folder, finished in (("cls-ce-seed0-20261130-010000", True), ("cls-ce-seed0-20261130-020000", False)):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "result.json").write_text(json.dumps({"run_dir": folder}))
+        if finished:
+            (tmp_path / folder / "eval.json").write_text("{}")
+    assert _finished_run(tmp_path, "cls-ce-seed0") == {"run_dir": "cls-ce-seed0-20261130-010000"}
+    assert _finished_run(tmp_path, "cls-ce-seed1") is None
