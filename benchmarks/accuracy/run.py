@@ -304,11 +304,15 @@ def _mean_std(values: list[float]) -> dict[str, float | None]:
 
 
 def summarise(rows: tuple[Row, ...], out: Path) -> dict[str, Any]:
-    """``{"rows": [...]}`` from the per-seed files: mean ± sample std per metric, wall time, images seen."""
-    summary = []
+    """``{"rows": [...], "not_run": [...]}`` from the per-seed files, ``not_run`` naming rows with no seed yet.
+
+    Each row: mean ± sample std per metric, mean wall time, the images it saw, its note.
+    """
+    summary, not_run = [], []
     for row in rows:
         runs = [json.loads(p.read_text()) for s in row.seeds if (p := _run_file(row, s, out)).is_file()]
         if not runs:
+            not_run.append(row.key)
             continue
         names = sorted({name for run in runs for name in run["metrics"]})
         summary.append(
@@ -324,7 +328,7 @@ def summarise(rows: tuple[Row, ...], out: Path) -> dict[str, Any]:
                 "note": row.note,
             }
         )
-    return {"rows": summary}
+    return {"rows": summary, "not_run": not_run}
 
 
 def markdown(summary: dict[str, Any]) -> str:
@@ -356,7 +360,10 @@ def markdown(summary: dict[str, Any]) -> str:
                 + " | ".join(cells)
                 + f" | {entry['wall_s']:.0f} | {seen['labeled']} / {seen['unlabeled']} |"
             )
+        lines += [f"- {entry['pipeline']}: {entry['note']}" for entry in entries if entry["note"]]
         lines.append("")
+    if summary.get("not_run"):
+        lines += [f"Not run yet: {', '.join(summary['not_run'])}.", ""]
     return "\n".join(lines)
 
 
