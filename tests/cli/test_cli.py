@@ -52,7 +52,7 @@ def test_recipes_lists_each_with_a_line_and_as_json():
     result = runner.invoke(app, ["recipes"])
     lines = result.output.strip().splitlines()
     assert any(line.startswith("finetune-ai4mars ") for line in lines)
-    listing = json.loads(runner.invoke(app, ["recipes", "--json"]).output)
+    listing = json.loads(runner.invoke(app, ["recipes", "--json"]).stdout)
     assert "wang-seg-ai4mars" in listing and "wang-cls-msl" in listing
     assert all(listing.values())
 
@@ -61,12 +61,12 @@ def test_methods_lists_every_registered_method_with_what_it_declares():
     from marsvision.training.registry import METHODS
     from marsvision.training.unimatch import UniMatchSegmentation
 
-    listing = json.loads(runner.invoke(app, ["methods", "--json"]).output)
+    listing = json.loads(runner.invoke(app, ["methods", "--json"]).stdout)
     assert sorted(listing) == sorted(METHODS)
     assert listing["seg-unimatch"]["task"] == "segmentation"
     assert listing["seg-unimatch"]["streams"] == list(UniMatchSegmentation.streams)
     assert listing["wang-cls"]["loss_weights"]["similarity"] == "classification.unsupervised_weight"
-    only_pretrain = json.loads(runner.invoke(app, ["methods", "--task", "pretrain", "--json"]).output)
+    only_pretrain = json.loads(runner.invoke(app, ["methods", "--task", "pretrain", "--json"]).stdout)
     assert list(only_pretrain) == ["simclr"]
     table = runner.invoke(app, ["methods"]).output.splitlines()
     assert len(table) == len(METHODS) and table[0].split()[:3] == ["simclr", "pretrain", "simclr-views"]
@@ -75,7 +75,7 @@ def test_methods_lists_every_registered_method_with_what_it_declares():
 
 def test_model_info_json_gives_the_paper_sizes():
     result = runner.invoke(app, ["model-info", "r50_2x_sk1", "--classes", "6", "--json"])
-    info = json.loads(result.output)
+    info = json.loads(result.stdout)
     assert (info["trainable_params"], info["bn_running_stats"], info["total_with_bn_stats"]) == (
         171_046_784,
         125_376,
@@ -89,8 +89,8 @@ def test_synth_then_inspect_round_trip_as_json(tmp_path: Path):
         app, ["data", "synth", str(out), "--kind", "ai4mars", "--num-images", "6", "--size", "32", "--json"]
     )
     assert result.exit_code == 0, result.output
-    json.loads(result.output)
-    info = json.loads(runner.invoke(app, ["data", "inspect", str(out), "--json"]).output)
+    json.loads(result.stdout)
+    info = json.loads(runner.invoke(app, ["data", "inspect", str(out), "--json"]).stdout)
     assert info["format"] == "ai4mars"
 
 

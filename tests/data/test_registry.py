@@ -70,7 +70,7 @@ def test_synthesizers_registry_and_pickling(tmp_path):
 
     from marsvision.data import SYNTHESIZERS, segmentation_train_transform
 
-    assert set(SYNTHESIZERS) == {"ai4mars", "msl-v1", "paired-folder"}
+    assert set(SYNTHESIZERS) == {"ai4mars", "ai4mars-0.6", "msl-v1", "paired-folder"}
     summary = SYNTHESIZERS["paired-folder"](tmp_path / "p", num_images=3, size=32)
     dataset = build_dataset("paired-folder", root=summary["root"], transform=segmentation_train_transform(16))
     clone = pickle.loads(pickle.dumps(dataset))

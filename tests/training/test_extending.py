@@ -134,13 +134,13 @@ def test_a_method_and_a_reader_registered_here_inspect_and_train_through_the_cli
     runner = CliRunner()
     inspected = runner.invoke(app, ["data", "inspect", str(root), "--json"])
     assert inspected.exit_code == 0, inspected.output
-    info = json.loads(inspected.output)
+    info = json.loads(inspected.stdout)
     assert info["format"] == "flat-pairs" and info["splits"]["all"]["count"] == 10
     assert sum(info["splits"]["all"]["pixels_per_class"].values()) == 10 * 32 * 32
 
     trained = runner.invoke(app, ["train", *toy_overrides(root, tmp_path / "runs", "toy-brightness"), "--json"])
     assert trained.exit_code == 0, trained.output
-    result = json.loads(trained.output.strip().splitlines()[-1])
+    result = json.loads(trained.stdout.strip().splitlines()[-1])
     assert result["method"] == "toy-brightness" and result["task"] == "segmentation"
     assert result["images_seen"] == {"labeled": 8, "unlabeled": 0}
     assert 0.0 <= result["metrics"]["acc"] <= 1.0 and result["metrics"]["total"] == 2 * 32 * 32

@@ -288,7 +288,7 @@ def test_each_baseline_trains_evaluates_and_compares(paired_folder: Path, tmp_pa
         app, ["report", str(run_dirs["cutout"]), str(run_dirs["reco"]), "--compare", f"--out={out}", "--json"]
     )
     assert compared.exit_code == 0, compared.output
-    figures = json.loads(compared.output)
+    figures = json.loads(compared.stdout)
     assert figures == {"per_class": str(out / "per_class_comparison.png"), "tsne": str(out / "tsne_comparison.png")}
     assert all(Path(p).is_file() for p in figures.values())
     assert runner.invoke(app, ["report", str(run_dirs["cutout"]), str(run_dirs["reco"])]).exit_code != 0
