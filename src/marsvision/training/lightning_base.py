@@ -79,6 +79,13 @@ class MarsvisionModule(L.LightningModule):
         section, key = self.loss_weights[part].split(".")
         return float(getattr(getattr(self.config, section), key))
 
+    def weighted_total(self, parts: dict[str, torch.Tensor], base: str = "ce") -> torch.Tensor:
+        """``parts[base]`` + Σ weight(part) · parts[part] over :attr:`loss_weights`, in their declared order."""
+        total = parts[base]
+        for name in self.loss_weights:
+            total = total + self.weight(name) * parts[name]
+        return total
+
     def log_loss_parts(self, parts: dict[str, torch.Tensor], batch_size: int) -> torch.Tensor:
         """Log the step's total ``parts["loss"]`` and each other part (epoch means); return the total.
 

@@ -75,10 +75,7 @@ class AugmentedSegmentation(SegmentationModule):
         outputs = self.model(images)
         parts = {"ce": F.cross_entropy(outputs["logits"], labels, ignore_index=IGNORE_INDEX)}
         parts.update(self.extra_parts(outputs, labels, generator))
-        total = parts["ce"]
-        for name in self.loss_weights:
-            total = total + self.weight(name) * parts[name]
-        parts["loss"] = total
+        parts["loss"] = self.weighted_total(parts)
         return self.log_loss_parts(parts, batch_size=len(images))
 
 

@@ -87,8 +87,5 @@ class SsCLClassification(CrossEntropyClassification):
         }
         flags = torch.cat([torch.zeros_like(confident), torch.ones_like(targets, dtype=torch.bool)])
         self.queue.push(torch.cat([weak_keys, labeled_keys]), torch.cat([calibrated, labels]), flags)
-        total = parts["ce"]
-        for name in self.loss_weights:
-            total = total + self.weight(name) * parts[name]
-        parts["loss"] = total
+        parts["loss"] = self.weighted_total(parts)
         return self.log_loss_parts(parts, batch_size=len(images))
