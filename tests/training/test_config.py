@@ -27,6 +27,21 @@ def test_overrides_are_typed_and_nested():
     assert config.trainer.precision == "bf16-mixed"
 
 
+def test_a_value_yaml_cannot_read_is_its_text():
+    assert parse_override("data.root={shared}/paired") == (["data", "root"], "{shared}/paired")
+    assert parse_override("data.root='{shared}/paired'") == (["data", "root"], "{shared}/paired")
+    with pytest.raises(ConfigError, match=r"optim\.milestones: expected a list, got '\[15'"):
+        load_config(None, ["optim.milestones=[15"])
+
+
+def test_a_number_names_the_choice_it_spells():
+    # `trainer.precision=32` parses as the int 32; the choice "32" is what was meant (the CLI used to refuse it)
+    assert load_config(None, ["trainer.precision=32"]).trainer.precision == "32"
+    assert load_config(None, ["trainer.precision=64"]).trainer.precision == "64"
+    with pytest.raises(ConfigError, match=r"trainer\.precision: 16 is not one of"):
+        load_config(None, ["trainer.precision=16"])
+
+
 def test_int_is_accepted_where_float_is_expected_and_none_where_optional():
     config = load_config(None, ["optim.lr=1", "data.label_count=null", "data.chronological=0.6"])
     assert isinstance(config.optim.lr, float)

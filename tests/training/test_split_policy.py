@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from marsvision.data.errors import DatasetError
 from marsvision.training.api import train
 from marsvision.training.config import load_config
 from marsvision.training.data import reader, split_indices
@@ -95,3 +96,14 @@ def test_paper_000_label_fractions_count_the_16064_image_pool(fraction: float, b
     assert len(splits.labeled) + len(splits.val) == budget
     assert len(splits.val) == round(0.1 * budget) and splits.test == "the official test split"
     assert len(splits.unlabeled) == 16_064 - budget
+
+
+def test_a_missing_shared_root_names_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("MARSVISION_SHARED_DATA", str(tmp_path / "nowhere"))
+    config = load_config(None, ["data.dataset=paired-folder", "data.root={shared}/paired"])
+    with pytest.raises(DatasetError) as raised:
+        reader(config.data, "train")
+    assert str(raised.value) == (
+        f"{tmp_path / 'nowhere' / 'paired'}: dataset root does not exist "
+        f"({{shared}} stood for $MARSVISION_SHARED_DATA={tmp_path / 'nowhere'}; set $MARSVISION_SHARED_DATA)"
+    )

@@ -591,8 +591,11 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
                 raise ConfigError(f"{key} must be {extra.describe()}, got {value!r}")
         return value
     if origin is Literal:
-        if value not in get_args(tp):
-            raise ConfigError(f"{key}: {value!r} is not one of {list(get_args(tp))}{_suggestion(value, get_args(tp))}")
+        choices = get_args(tp)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and str(value) in choices:
+            value = str(value)  # `trainer.precision=32` reads as a number; the choice is its text
+        if value not in choices:
+            raise ConfigError(f"{key}: {value!r} is not one of {list(choices)}{_suggestion(value, choices)}")
         return value
     if origin in (Union, types.UnionType):
         errors = []
@@ -740,13 +743,21 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
-    """Split ``"optim.lr=0.01"`` into ``(["optim", "lr"], 0.01)``; the value is read as YAML."""
+    """Split ``"optim.lr=0.01"`` into ``(["optim", "lr"], 0.01)``; the value is read as YAML.
+
+    A value YAML cannot read is kept as its text: ``data.root={shared}/x`` is a path, not a broken flow mapping
+    (the field's type still checks it).
+    """
     if "=" not in text:
         raise ConfigError(f"override {text!r} is not of the form key.sub=value")
     key, raw = text.split("=", 1)
     if not key or any(not part for part in key.split(".")):
         raise ConfigError(f"override {text!r} has an empty key part")
-    return key.split("."), yaml.safe_load(raw) if raw != "" else ""
+    try:
+        value = yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.split("."), value
 
 
 def _mapping_key_kept_whole(path: list[str]) -> list[str]:

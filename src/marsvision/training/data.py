@@ -30,6 +30,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 from torchvision.transforms import v2
 
 from marsvision.data.cache import DECODED
+from marsvision.data.errors import DatasetError
 from marsvision.data.registry import build_dataset, reader_class
 from marsvision.data.samplers import ClassBalancedBatchSampler
 from marsvision.data.splits import chronological_split, complement_indices, holdout_split, nested_fraction_indices
@@ -63,9 +64,25 @@ def resolve_root(root: str) -> str:
     return str(Path(root.replace("{shared}", shared)).expanduser())
 
 
+def existing_root(root: str) -> str:
+    """``resolve_root(root)``; when it names no folder and came from ``{shared}``, say what ``{shared}`` stood for.
+
+    Without $MARSVISION_SHARED_DATA, ``{shared}`` is relative to the working folder, so a run started from
+    another folder (a git worktree, a notebook's folder) misses the data: the message names the variable.
+    """
+    resolved = resolve_root(root)
+    if "{shared}" in root and not Path(resolved).exists():
+        shared = os.environ.get(SHARED_DATA_ENV)
+        meaning = f"${SHARED_DATA_ENV}={shared}" if shared else f"{DEFAULT_SHARED_DATA} from {Path.cwd()}"
+        raise DatasetError(
+            resolved, f"dataset root does not exist ({{shared}} stood for {meaning}; set ${SHARED_DATA_ENV})"
+        )
+    return resolved
+
+
 def reader(cfg: DataConfig, split: str, transform: Callable[..., Any] | None = None, root: str | None = None) -> Any:
     """The registered reader of ``cfg.dataset`` for ``split``, built with the options it takes from ``cfg``."""
-    return reader_class(cfg.dataset).from_config(cfg, split, root=resolve_root(root or cfg.root), transform=transform)
+    return reader_class(cfg.dataset).from_config(cfg, split, root=existing_root(root or cfg.root), transform=transform)
 
 
 def test_split_name(cfg: DataConfig) -> str:
@@ -180,7 +197,7 @@ def unlabeled_images(config: RunConfig, splits: Splits | None) -> Dataset[Any]:
         parts.append(
             build_dataset(
                 "unlabeled-folder",
-                root=resolve_root(cfg.unlabeled_root),
+                root=existing_root(cfg.unlabeled_root),
                 image_size=cfg.image_size,
                 preprocess=cfg.preprocess,
                 channels=cfg.channels,
