@@ -6,12 +6,13 @@ augmentation, step, every hook) under Lightning's ``SimpleProfiler``, once as ma
 
 - ``data``: ``train_dataloader_next``, reading, decoding and augmenting a batch (``num_workers: 0``, the CPU
   recipes' setting, so the loader's work is on the training thread);
-- ``forward``: the strategy's ``training_step``, the networks' forward passes and losses, batched views included;
+- ``forward``: the strategy's ``training_step``, the networks' forward passes and losses;
 - ``backward``: the strategy's ``backward``;
 - ``optimizer``: the module's ``optimizer_step`` without the forward and backward closure it runs, plus
   ``optimizer_zero_grad``;
 - ``checkpoint``: ``save_checkpoint`` (the epoch's ``last.ckpt``, written by an epoch-end hook);
-- ``hooks_and_logging``: the rest of the epoch (callbacks, metric logging, the loop itself).
+- ``hooks_and_logging``: the rest of the epoch: ``on_after_batch_transfer`` (where batched views and the NHWC
+  conversion run, so ``fast`` moves the views' cost from ``data`` to here), callbacks, metric logging, the loop.
 
 The shares add up to the epoch's wall time (``run_training_epoch`` and the epoch-end hooks). The profiler's own
 cost is a few microseconds per record, far below a step.
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import device_for, quiet_lightning
-from benchmarks.pipelines import KINDS, SWITCHES, describe, kind_config, steps_for, synthetic_folder
+from benchmarks.pipelines import KINDS, describe, kind_config, steps_for, switches_for, synthetic_folder
 
 VARIANTS = ("today", "fast")
 PARTS = ("data", "forward", "backward", "optimizer", "checkpoint", "hooks_and_logging")
@@ -94,7 +95,8 @@ def run(size: str) -> dict:
         root = Path(tmp)
         for kind in KINDS:
             folder = synthetic_folder(kind, size, root, steps)
-            configs = {v: kind_config(kind, size, folder, root / "cache", steps, SWITCHES[v]) for v in VARIANTS}
+            switches = switches_for(kind)
+            configs = {v: kind_config(kind, size, folder, root / "cache", steps, switches[v]) for v in VARIANTS}
             results[kind] = {
                 **describe(configs["today"]),
                 **{variant: profile_kind(config, steps) for variant, config in configs.items()},

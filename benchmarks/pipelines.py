@@ -39,11 +39,19 @@ class StepKind:
     recipes: dict[str, str]
     dataset: str
     overrides: tuple[str, ...] = ()
+    fast_extra: tuple[str, ...] = ()
+    """Switches that join ``fast`` for this kind only (measured to help it, not the others)."""
 
+
+CHANNELS_LAST = ("trainer.channels_last=true",)
+"""With bf16 on this CPU, NHWC convolutions sped up the SK-ResNet steps (SimCLR 1.6 → 2.0× today, fine-tuning
+1.26 → 1.35×) and slowed DeepLabv3+ (semiseg 1.44 → 1.28×); benchmarks/README.md, 2026-11-30."""
 
 KINDS = {
     "finetune": StepKind(
-        {"tiny": "demo-label-fractions", "cpu": "finetune-ai4mars256-cpu", "gpu": "finetune-ai4mars"}, "paired-folder"
+        {"tiny": "demo-label-fractions", "cpu": "finetune-ai4mars256-cpu", "gpu": "finetune-ai4mars"},
+        "paired-folder",
+        fast_extra=CHANNELS_LAST,
     ),
     "semiseg": StepKind(
         {"tiny": "demo-semiseg", "cpu": "wang-seg-ai4mars256-cpu", "gpu": "wang-seg-ai4mars"},
@@ -56,7 +64,9 @@ KINDS = {
         ("data.label_fraction=0.5",),
     ),
     "simclr": StepKind(
-        {"tiny": "demo-simclr", "cpu": "simclr-ai4mars256-cpu", "gpu": "simclr-ai4mars"}, "paired-folder"
+        {"tiny": "demo-simclr", "cpu": "simclr-ai4mars256-cpu", "gpu": "simclr-ai4mars"},
+        "paired-folder",
+        fast_extra=CHANNELS_LAST,
     ),
 }
 """The step kinds, by the names the results use."""
@@ -86,8 +96,13 @@ SWITCHES: dict[str, tuple[str, ...]] = {
     ),
 }
 """Each speed switch alone on top of :data:`TODAY`, and ``fast``: bf16 where native, batched views, memory cache
-(not ``compile``, whose minutes of compilation per run short runs do not earn back, nor ``channels_last``, which
-is for GPUs)."""
+(not ``compile``, whose minutes of compilation per run short runs do not earn back; ``channels_last`` only for
+the kinds whose ``fast_extra`` adds it)."""
+
+
+def switches_for(kind: str) -> dict[str, tuple[str, ...]]:
+    """:data:`SWITCHES` with ``fast`` completed by the kind's own ``fast_extra``."""
+    return {**SWITCHES, "fast": SWITCHES["fast"] + KINDS[kind].fast_extra}
 
 
 PAIRED_FOLDER = ["data.class_mode=terrain4", "data.test_holdout=2"]

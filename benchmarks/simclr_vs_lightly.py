@@ -14,9 +14,10 @@ module under the same bare trainer. ``augment``: views/s of each library's own S
 channel), blur probability and flip (one thread, as in a DataLoader worker). ``end_to_end`` (the goal): decode,
 views and step, timed over the second of two epochs on a synthetic folder of 256² JPEGs; marsvision through its
 own pipeline (:mod:`benchmarks.pipelines`) as it was before issue #16 (``marsvision_today``) and with its fast
-switches (``marsvision_fast``: bf16 where native, batched views, memory cache); lightly decoding each file with
-PIL (resized to the recipe's image size, as marsvision's reader does), its ``SimCLRTransform`` in the loader
-and a plain training loop, under the precision ``marsvision_fast`` trained in (bfloat16 autocast where native).
+switches (``marsvision_fast``: bf16 where native, batched views, memory cache, channels_last); lightly
+decoding each file with PIL (resized to the recipe's image size, as marsvision's reader does), its
+``SimCLRTransform`` in the loader and a plain training loop, under the precision ``marsvision_fast`` trained in
+(bfloat16 autocast where native).
 ``end_to_end_speedup`` = marsvision_fast ÷ lightly images/s; ``speedup_vs_today`` = fast ÷ today (goal ≥ 2).
 """
 
@@ -237,14 +238,15 @@ def end_to_end(size: str, device: torch.device) -> dict:
     lightly's pipeline at the precision marsvision's fast switches chose, on the same synthetic folder."""
     import tempfile
 
-    from benchmarks.pipelines import SWITCHES, describe, kind_config, run_pipeline, steps_for, synthetic_folder
+    from benchmarks.pipelines import describe, kind_config, run_pipeline, steps_for, switches_for, synthetic_folder
 
     steps = steps_for(size)
     with tempfile.TemporaryDirectory() as tmp:
         folder = synthetic_folder("simclr", size, Path(tmp), steps)
         cache = Path(tmp) / "cache"
-        today = run_pipeline(kind_config("simclr", size, folder, cache, steps, SWITCHES["today"]))
-        fast_config = kind_config("simclr", size, folder, cache, steps, SWITCHES["fast"])
+        switches = switches_for("simclr")
+        today = run_pipeline(kind_config("simclr", size, folder, cache, steps, switches["today"]))
+        fast_config = kind_config("simclr", size, folder, cache, steps, switches["fast"])
         fast = run_pipeline(fast_config)
         lightly = lightly_end_to_end(fast_config, folder, fast["precision"], steps) if device.type == "cpu" else None
     result: dict[str, Any] = {

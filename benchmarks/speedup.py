@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from benchmarks.common import device_for, pick
-from benchmarks.pipelines import KINDS, SWITCHES, describe, kind_config, run_pipeline, steps_for, synthetic_folder
+from benchmarks.pipelines import KINDS, describe, kind_config, run_pipeline, steps_for, switches_for, synthetic_folder
 
 GOALS = {"simclr": 2.0, "finetune": 1.6, "semiseg": 1.6, "semicls": 1.6}
 """``fast`` ÷ ``today`` throughput each step kind should reach (issue #16)."""
@@ -52,12 +52,13 @@ def measure_kind(kind: str, size: str, root: Path, device: torch.device) -> dict
     folder = synthetic_folder(kind, size, root, steps)
     cache = root / "cache"
     repeats = pick(size, tiny=1, cpu=3, gpu=3)
-    reasons = {switch: skipped(kind, switch, size, device) for switch in SWITCHES}
+    overrides = switches_for(kind)
+    reasons = {switch: skipped(kind, switch, size, device) for switch in overrides}
     measured = [switch for switch, reason in reasons.items() if reason is None]
     runs: dict[str, list[dict[str, Any]]] = {switch: [] for switch in measured}
     for _ in range(repeats):
         for switch in measured:
-            runs[switch].append(run_pipeline(kind_config(kind, size, folder, cache, steps, SWITCHES[switch])))
+            runs[switch].append(run_pipeline(kind_config(kind, size, folder, cache, steps, overrides[switch])))
     step_ms = {switch: statistics.median(run["step_ms"] for run in results) for switch, results in runs.items()}
     switches: dict[str, Any] = {
         switch: {
