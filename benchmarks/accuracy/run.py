@@ -107,6 +107,15 @@ ROWS: tuple[Row, ...] = (
     ),
     Row("classification", "all", "cls-peer-ce", CLS_SEEDS, epochs=20),
     Row("classification", "all", "cls-ce-msl128-cpu", CLS_SEEDS),
+    Row(
+        "classification",
+        "all",
+        "cls-ce-msl128-cpu-float32",
+        CLS_SEEDS,
+        recipe="cls-ce-msl128-cpu",
+        overrides=('trainer.precision="32"',),
+        note="cls-ce-msl128-cpu in float32: what bf16 costs or gains (issue #16's accuracy check)",
+    ),
     Row("classification", "all", "best-cls-msl128-cpu", CLS_SEEDS),
     Row("classification", "all", "wang-cls-msl128-ours-cpu", CLS_SEEDS),
 )
