@@ -336,6 +336,16 @@ SECTIONS: dict[str, tuple[str, Callable[[dict], tuple[list[list[Any]], list[str]
 }
 
 
+def _provenance(entry: dict) -> str:
+    """When and from which commit an entry came, under what load; older entries recorded only their date."""
+    parts = [f"finished {entry['date_utc']}"] if "date_utc" in entry else []
+    if entry.get("git_commit"):
+        parts.append(f"commit {entry['git_commit']}")
+    if entry.get("load_average_at_start") is not None:
+        parts.append(f"load average at start {entry['load_average_at_start']}")
+    return "; " + ", ".join(parts) if parts else ""
+
+
 def markdown(document: dict) -> str:
     env = document["environment"]
     lines = [
@@ -351,14 +361,14 @@ def markdown(document: dict) -> str:
     body: list[str] = []
     for name, entry in document["benchmarks"].items():
         title, render = SECTIONS[name]
-        body += [f"## {title}", "", f"{entry['seconds']} s, {entry['torch_threads']} threads.", ""]
+        body += [f"## {title}", "", f"{entry['seconds']} s, {entry['torch_threads']} threads{_provenance(entry)}.", ""]
         if entry["status"] == "error":
             headline.append([title, "error", None, None])
             body += ["```", entry["result"].get("error", "").strip(), "```", ""]
             continue
         try:
             head, section = render(entry["result"])
-        except (KeyError, TypeError, ZeroDivisionError) as error:
+        except (AttributeError, KeyError, TypeError, ZeroDivisionError) as error:
             head, section = [[title, f"cannot summarise: {error!r}", None, None]], []
         head += [[f"{title}: failed check", check, None, False] for check in entry["result"].get("failed_checks", [])]
         headline += head

@@ -5,7 +5,8 @@
     python benchmarks/run_all.py --only membank --size tiny   # one benchmark, smoke size (seconds)
 
 ``--only`` may be repeated or comma-separated; the other benchmarks already in the results file of the same
-machine and size are kept.
+machine and size are kept. The header's ``environment`` is the latest run's; each entry also records its own
+date, commit and load average at its start, since a results file may merge entries from several runs.
 """
 
 from __future__ import annotations
@@ -111,12 +112,17 @@ def environment(size: str, threads: int, machine: str) -> dict[str, Any]:
         "marsvision": getattr(marsvision, "__version__", None),
         "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
     }
-    try:
-        load = os.getloadavg()
-        env["load_average_at_start"] = [round(x, 2) for x in load]
-    except OSError:
-        pass
+    load = _load_average()
+    if load is not None:
+        env["load_average_at_start"] = load
     return env
+
+
+def _load_average() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # not on every platform
+        return None
 
 
 def finite(value: Any) -> Any:
@@ -180,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {k: v for k, v in previous.items() if k in BENCHMARKS and k not in args.only}
     failed = 0
     for name in args.only:
+        load_at_start = _load_average()
         start = time.perf_counter()
         try:
             torch.manual_seed(0)
@@ -198,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
             "seconds": round(time.perf_counter() - start, 2),
             "torch_threads": threads,
             "date_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "git_commit": env["git_commit"],
+            "load_average_at_start": load_at_start,
             "result": finite(result),
         }
         results[name] = entry
