@@ -24,7 +24,7 @@ from marsvision.inference.predict import predict_paths
 from marsvision.training import runs
 from marsvision.training.api import train
 from marsvision.training.config import load_config
-from marsvision.training.data import SHARED_DATA_ENV, resolve_root
+from marsvision.training.data import SHARED_DATA_ENV, existing_root, resolve_root
 from marsvision.training.sweep import run_sweep
 
 SHARED_FOLDER = "{shared}/ai4mars-msl-256-train"
@@ -71,10 +71,8 @@ def run_demo(out: Path, *, quick: bool = False, data: str = "synthetic", show_ta
     if data not in ("synthetic", "shared"):
         raise ValueError(f"--data must be synthetic or shared, got {data!r}")
     use_shared = data == "shared"
-    if use_shared and not Path(resolve_root(SHARED_FOLDER)).is_dir():
-        raise FileNotFoundError(f"{resolve_root(SHARED_FOLDER)}: no shared samples here (set ${SHARED_DATA_ENV})")
     if use_shared:
-        _log(f"segmentation data: real AI4Mars samples in {resolve_root(SHARED_FOLDER)} (${SHARED_DATA_ENV})")
+        _log(f"segmentation data: real AI4Mars samples in {existing_root(SHARED_FOLDER)} (${SHARED_DATA_ENV})")
         seg_data = [
             "data.dataset=paired-folder",
             f"data.root={SHARED_FOLDER}",

@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 
 import onnx
+import pytest
 from PIL import Image
 
+from marsvision.data.errors import DatasetError
 from marsvision.demo import closing_table, run_demo, smoke_test_reason
 
 
@@ -77,3 +79,9 @@ def test_the_closing_table_marks_each_smoke_test_figure_with_its_reason():
     assert first.endswith("12.6 %  smoke test: predicts soil")
     assert next(line for line in lines if line.startswith("semi-supervised classifier")).endswith("50.0 %")
     assert "smoke test: the number shows that the step runs, not what the method can do" in lines
+
+
+def test_the_demo_on_missing_shared_data_says_what_shared_stood_for(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("MARSVISION_SHARED_DATA", str(tmp_path / "nowhere"))
+    with pytest.raises(DatasetError, match=r"stood for \$MARSVISION_SHARED_DATA=.*nowhere; set"):
+        run_demo(tmp_path / "out", quick=True, data="shared", show_table=False)
