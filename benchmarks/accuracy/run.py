@@ -99,6 +99,14 @@ ROWS: tuple[Row, ...] = (
     Row(
         "segmentation",
         "all",
+        "seg-peer-scratch-long",
+        SEG_SEEDS_ALL,
+        epochs=30,
+        note="seg-peer-scratch for about best-seg-all-cpu's wall time, its pretraining included (~1,100 s)",
+    ),
+    Row(
+        "segmentation",
+        "all",
         "seg-supervised-all-cpu",
         SEG_SEEDS_ALL,
         recipe="best-seg-all-cpu",
