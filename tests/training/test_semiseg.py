@@ -9,8 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from marsvision.data.classes import IGNORE_INDEX, TERRAIN4
+from marsvision.data.synth import synthesize_paired_folder
 from marsvision.training.config import ConfigError, load_config
-from marsvision.training.data import ClassInfo
+from marsvision.training.data import ClassInfo, build_run_data
 from marsvision.training.semiseg import SemiSegModule, pseudo_labels, stage_of_epoch
 
 
@@ -38,6 +39,10 @@ def test_pseudo_labels_fill_only_confident_unlabeled_locations():
     filled, stats = pseudo_labels(logits, labels, threshold=0.5)
     assert filled.tolist() == [[[1, 0]]], "ground truth is never overwritten"
     assert stats["pseudo_accuracy"] == 0.0 and stats["pseudo_fraction"] == 1.0
+    labels = torch.tensor([[[IGNORE_INDEX, IGNORE_INDEX]]])
+    filled, stats = pseudo_labels(logits, labels, threshold=0.5, valid=torch.tensor([[[True, False]]]))
+    assert filled.tolist() == [[[0, IGNORE_INDEX]]], "padding gets no pseudo label"
+    assert stats["pseudo_fraction"] == 1.0, "the share is of the image's own unlabeled locations"
 
 
 def tiny_module(threshold: float) -> SemiSegModule:
@@ -115,6 +120,9 @@ def test_pseudo_labels_come_from_an_eval_mode_forward_pass_and_skip_padding():
     valid = torch.ones(2, 32, 32, dtype=torch.bool)
     valid[:, :4] = False  # the augmentation padded the top rows of the unlabeled images
     batch["unlabeled"]["valid"] = valid
+    labeled_valid = torch.ones(2, 32, 32, dtype=torch.bool)
+    labeled_valid[:, :, 28:] = False  # and the right columns of the labeled ones (labeled 255, like unlabeled pixels)
+    batch["labeled"]["valid"] = labeled_valid
     images, labels, unlabeled = batch["labeled"]["image"], batch["labeled"]["label"], batch["unlabeled"]["image"]
     module.model.train()
     with torch.no_grad():
@@ -123,6 +131,7 @@ def test_pseudo_labels_come_from_an_eval_mode_forward_pass_and_skip_padding():
         eval_mode, eval_unlabeled = (module.model(x)["logits"] for x in (images, unlabeled))
     module.model.train()
     expected, _ = pseudo_labels(eval_mode, labels, 0.0)
+    expected[~labeled_valid] = IGNORE_INDEX
     leaked, _ = pseudo_labels(train_mode, labels, 0.0)
     assert not torch.equal(expected, leaked), "the test cannot tell train-mode from eval-mode labels"
     hidden = torch.full_like(labels, IGNORE_INDEX)
@@ -178,3 +187,25 @@ def test_a_confidence_of_exactly_the_threshold_gets_a_pseudo_label():
     filled, stats = pseudo_labels(logits, torch.full((1, 1, 2), IGNORE_INDEX), threshold=0.9)
     assert filled.tolist() == [[[0, IGNORE_INDEX]]]
     assert stats["pseudo_fraction"] == 0.5
+
+
+def test_the_labeled_stream_of_a_segmentation_run_marks_the_padding(tmp_path):
+    synthesize_paired_folder(tmp_path / "paired", num_images=12, size=64, seed=0)
+    config = load_config(
+        None,
+        [
+            "data.dataset=paired-folder",
+            f"data.root={tmp_path / 'paired'}",
+            "data.class_mode=terrain4",
+            "data.test_holdout=2",
+            "data.val_fraction=0",
+            "data.image_size=48",
+            "data.batch_size=10",
+            f"data.cache_dir={tmp_path / 'cache'}",
+        ],
+    )
+    batch = next(iter(build_run_data(config, "segmentation", ("labeled",)).train))[0]["labeled"]
+    valid, labels = batch["valid"], batch["label"]
+    assert valid.shape == labels.shape == (10, 48, 48)
+    assert (~valid).any(), "scales below 1 pad some images (the test needs one)"
+    assert bool((labels[~valid] == IGNORE_INDEX).all()) and bool((batch["image"][:, 0][~valid] == 0).all())

@@ -1,5 +1,6 @@
-"""UniMatch's pieces that the registry-wide method test cannot see: padding never gets a pseudo label, strong views
-keep each pixel with its pseudo label, FixMatch's unlabeled stream pairs a weak and a strong view."""
+"""UniMatch's pieces that the registry-wide method test cannot see: padding never gets a pseudo label (in labeled
+items too), strong views keep each pixel with its pseudo label, FixMatch's unlabeled stream pairs a weak and a
+strong view."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import torch
 from torchvision.transforms import v2
 
 from marsvision.data.classes import IGNORE_INDEX
+from marsvision.data.transforms import apply_joint, segmentation_train_transform
 from marsvision.data.views import MultiView, PaddingAware
 from marsvision.training.config import load_config
 from marsvision.training.data import ClassInfo
@@ -21,6 +23,24 @@ def test_padding_aware_marks_the_images_own_pixels():
     assert item["image"].shape == (1, 12, 12) and item["valid"].shape == (12, 12)
     assert item["valid"].sum() == 64
     assert torch.equal(item["valid"], item["image"][0] > 0)
+
+
+def test_padding_aware_gives_a_labeled_item_the_same_geometry_and_marks_its_padding():
+    image = torch.rand(1, 8, 8) * 0.5 + 0.5
+    label = torch.randint(0, 4, (8, 8))
+    label[:, :3] = IGNORE_INDEX  # pixels nobody labeled, inside the image
+    crop = PaddingAware(segmentation_train_transform(12, scale=(0.5, 0.5), hflip=0.0))  # 8 → 6 px, padded to 12
+    torch.manual_seed(0)
+    item = crop({"image": image, "label": label, "id": "x"})
+    assert item["image"].shape == (1, 12, 12) and item["label"].shape == item["valid"].shape == (12, 12)
+    assert item["valid"].sum() == 36 and torch.equal(item["valid"], item["image"][0] > 0)
+    assert bool((item["label"][~item["valid"]] == IGNORE_INDEX).all()), "padding is ignored by the loss"
+    # the same draws without the mask channel give the same image and label (the mask costs no randomness)
+    torch.manual_seed(0)
+    plain_image, plain_label = apply_joint(segmentation_train_transform(12, scale=(0.5, 0.5), hflip=0.0), image, label)
+    assert torch.equal(item["image"], plain_image) and torch.equal(item["label"], plain_label)
+    unlabeled_inside = (item["label"] == IGNORE_INDEX) & item["valid"]
+    assert unlabeled_inside.any(), "the mask tells unlabeled image pixels from padding"
 
 
 def test_multiview_of_a_sequence_gives_one_view_per_transform():

@@ -14,7 +14,7 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from marsvision.data.transforms import FILL
+from marsvision.data.transforms import FILL, apply_joint
 
 SIMCLR_JITTER = (0.8, 0.8, 0.8, 0.2)
 """Brightness, contrast, saturation, hue jitter per unit strength (SimCLR appendix A): the colour distortion of
@@ -132,9 +132,11 @@ class MultiView:
 
 
 class PaddingAware:
-    """Item transform for unlabeled segmentation images: a geometric transform that may pad, and the mask.
+    """Item transform for segmentation images: a geometric transform that may pad, and the mask of the image.
 
     ``item["valid"]`` ((H, W) bool) marks the image's own pixels, so that no pseudo label is given to padding.
+    An item with a ``"label"`` map gets the same geometry on it (its padding is the ignore value, which alone
+    cannot tell padding from the pixels nobody labeled).
     """
 
     def __init__(self, transform: Callable) -> None:
@@ -143,5 +145,9 @@ class PaddingAware:
     def __call__(self, item: dict[str, Any]) -> dict[str, Any]:
         image = item["image"]
         with_ones = torch.cat([image, torch.ones_like(image[:1])])  # the extra channel is 0 where padded
-        out = self.transform(tv_tensors.Image(with_ones)).as_subclass(torch.Tensor)
+        if "label" in item:
+            out, label = apply_joint(self.transform, with_ones, item["label"])
+            item = {**item, "label": label}
+        else:
+            out = self.transform(tv_tensors.Image(with_ones)).as_subclass(torch.Tensor)
         return {**item, "image": out[:-1], "valid": out[-1] > 0.5}

@@ -262,9 +262,11 @@ def build_run_data(config: RunConfig, task: Task, streams: tuple[str, ...]) -> R
     )
     strong = view_transform(strong_view(config))
     weak = weak_view()
-    if task == "segmentation":
-        labeled_transform: Any = segmentation_train_transform(cfg.image_size)
-        unlabeled_function: Callable[..., Any] = PaddingAware(labeled_transform)
+    labeled_function: Callable[..., Any] | None = None
+    unlabeled_function: Callable[..., Any]
+    if task == "segmentation":  # labeled and unlabeled items: the same geometry, with the padding marked
+        labeled_transform: Any = None
+        labeled_function = unlabeled_function = PaddingAware(segmentation_train_transform(cfg.image_size))
     else:
         chosen = strong if config.classification.labeled_augmentation == "strong" else weak
         labeled_transform, unlabeled_function = JointView(v2.Identity(), chosen), ImageTransform(weak)
@@ -277,10 +279,12 @@ def build_run_data(config: RunConfig, task: Task, streams: tuple[str, ...]) -> R
     if batched:  # the loader yields the decoded images
         labeled_transform = balanced_transform = None
         unlabeled_item_functions = {stream: _decoded for stream in unlabeled_item_functions}
-    labeled = Subset(reader(cfg, cfg.train_split, transform=labeled_transform), splits.labeled)
+    labeled: Dataset[Any] = Subset(reader(cfg, cfg.train_split, transform=labeled_transform), splits.labeled)
+    if labeled_function is not None:
+        labeled = MappedDataset(labeled, labeled_function)
     loaders: dict[str, DataLoader[Any]] = {}
     unlabeled_count = 0
-    steps = max(1, len(labeled) // cfg.batch_size)
+    steps = max(1, len(splits.labeled) // cfg.batch_size)
     for stream in streams:
         if stream == "labeled":
             loaders[stream] = _shuffled_loader(labeled, cfg, cfg.batch_size, config.seed)

@@ -54,18 +54,20 @@ def evaluation_mode(module: nn.Module) -> Iterator[nn.Module]:
 
 
 def pseudo_labels(
-    logits: torch.Tensor, labels: torch.Tensor, threshold: float
+    logits: torch.Tensor, labels: torch.Tensor, threshold: float, valid: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Contrastive labels: ground truth where labeled, else the confident prediction (≥ threshold), else 255.
 
-    Only locations labeled 255 can receive a pseudo label: ground truth is never replaced. Also returns the
-    per-step statistics the paper's threshold study needs: the share of unlabeled locations
-    that received a pseudo label, and the accuracy the same rule would have on the labeled locations if their
-    labels were hidden.
+    Only locations labeled 255 that belong to the image (``valid``, (N, H, W) bool: not the augmentation's
+    padding) can receive a pseudo label: ground truth is never replaced. Also returns the per-step statistics
+    the paper's threshold study needs: the share of unlabeled image locations that received a pseudo label, and
+    the accuracy the same rule would have on the labeled locations if their labels were hidden.
     """
     confidence, predicted = logits.detach().float().softmax(dim=1).max(dim=1)  # (N, H, W) each, float32 under bf16
     confident = confidence >= threshold
     unlabeled = labels == IGNORE_INDEX
+    if valid is not None:
+        unlabeled = unlabeled & valid
     filled = torch.where(unlabeled & confident, predicted, labels)
     labeled_confident = ~unlabeled & confident
     stats = {
@@ -129,16 +131,19 @@ class SemiSegModule(SegmentationModule):
         contrastive_labels = labels
         embeddings = outputs["embedding"]
         parts: dict[str, torch.Tensor] = {}
-        if stage == "pseudo":
-            contrastive_labels, stats = pseudo_labels(self.labeling_logits(images), labels, threshold)
+        if stage == "pseudo":  # the augmentation's padding ("valid" is False there) gets no pseudo label
+            labeled = batch["labeled"]
+            contrastive_labels, stats = pseudo_labels(
+                self.labeling_logits(images), labels, threshold, labeled.get("valid")
+            )
             parts.update(stats)
             unlabeled = batch.get("unlabeled")
             if unlabeled is not None and self.pseudo_labels_unlabeled_stream:
                 extra = self.model(unlabeled["image"])
                 hidden = torch.full_like(extra["logits"][:, 0], IGNORE_INDEX, dtype=torch.long)
-                extra_labels, _ = pseudo_labels(self.labeling_logits(unlabeled["image"]), hidden, threshold)
-                if "valid" in unlabeled:  # padding of the augmentation gets no pseudo label
-                    extra_labels = extra_labels.masked_fill(~unlabeled["valid"], IGNORE_INDEX)
+                extra_labels, _ = pseudo_labels(
+                    self.labeling_logits(unlabeled["image"]), hidden, threshold, unlabeled.get("valid")
+                )
                 embeddings = torch.cat([embeddings, extra["embedding"]])
                 contrastive_labels = torch.cat([contrastive_labels, extra_labels])
         contrastive = self.contrastive(embeddings, contrastive_labels)
