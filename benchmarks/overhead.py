@@ -8,7 +8,8 @@ the same thread count:
   ``training_step`` and ``configure_optimizers`` (parameter groups, step-wise LR schedule).
 - ``lightning``: the same module under a bare Lightning trainer (no logger, callbacks, checkpoints).
 - ``plain``: ``zero_grad → forward → loss → backward → step`` on the module's network with a plain
-  optimiser of the same kind and learning rate, as a user would write it (torch's default implementation).
+  optimiser of the same kind and learning rate, as a user would write it (torch's default implementation), in
+  the recipe's memory layout (NHWC where ``trainer.channels_last`` is set, as marsvision trains it).
 - ``plain_fused``: the same loop with the optimiser's fused kernel, which marsvision uses where torch has one:
   ``marsvision / plain_fused`` is the cost of the loop machinery alone.
 
@@ -136,14 +137,38 @@ def plain_loss(task: str, module: Any, config: Any) -> tuple[list[torch.nn.Param
     return list(model.parameters()), segmentation
 
 
+def nhwc_images(batch: Any) -> Any:
+    """The batch with its image tensors (4-D floating point) in NHWC layout, as a user's loop would convert them."""
+    if isinstance(batch, torch.Tensor):
+        return (
+            batch.contiguous(memory_format=torch.channels_last)
+            if batch.ndim == 4 and batch.is_floating_point()
+            else batch
+        )
+    if isinstance(batch, dict):
+        return {key: nhwc_images(value) for key, value in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(nhwc_images(value) for value in batch)
+    return batch
+
+
 def plain_step_fn(task: str, module: Any, config: Any, fused: bool = False) -> Any:
-    """The hand-written step: the network, the loss written out, a plain optimiser. Returns step(batch)."""
+    """The hand-written step: the network, the loss written out, a plain optimiser. Returns step(batch).
+
+    It trains in the recipe's memory layout (``trainer.channels_last``) as marsvision does, so that the
+    comparisons built on it (overhead, utilisation) set the same switches on both sides.
+    """
     module.train()
+    channels_last = config.trainer.channels_last
+    if channels_last:
+        module.to(memory_format=torch.channels_last)
     parameters, loss_of = plain_loss(task, module, config)
     optimizer = plain_optimizer(config, parameters, fused)
     device = parameters[0].device
 
     def step(batch: dict[str, Any]) -> torch.Tensor:
+        if channels_last:
+            batch = nhwc_images(batch)
         optimizer.zero_grad(set_to_none=True)
         with autocast(device, config.trainer.precision):
             loss = loss_of(batch)

@@ -5,8 +5,9 @@ FLOPs are counted with ``torch.utils.flop_counter.FlopCounterMode`` over forward
 formula for a convolution's backward counts the weight gradient of a grouped convolution once per group (the
 depthwise convolutions of DeepLabv3+ 256 times), which put the semi-supervised step above the machine's peak,
 so ``common.flop_counter`` replaces it. The step time is the median of the hand-written loop
-(``overhead.plain_step_fn``) on the same model and batch, for the fine-tuning, semi-supervised and SimCLR steps,
-in float32 and, where the device computes in bfloat16 natively, under bfloat16 autocast. The machine's rate is a
+(``overhead.plain_step_fn``, in the recipe's memory layout) on the same model and batch, for the fine-tuning,
+semi-supervised and SimCLR steps, in float32 and, where the device computes in bfloat16 natively, under bfloat16
+autocast. The machine's rate is a
 large ``torch.mm`` in the step's dtype, timed in the same process before and after the steps; the higher of the
 two is the reference. A utilisation above 1 is impossible: it fails the benchmark (``failed_checks``).
 CPU always; the GPU too when one is present and ``--size gpu`` is asked for.
