@@ -29,3 +29,12 @@ def test_a_convolutions_backward_costs_two_forwards_whatever_its_groups(groups: 
     with flop_counter() as counter:
         conv(images.detach()).sum().backward()
     assert counter.get_total_flops() == 2 * forward, "forward, and the weight's gradient only"
+
+
+def test_the_doubled_batch_step_counts_twice_the_flops_of_the_recipes_step():
+    from benchmarks.utilisation import measure
+
+    cpu = torch.device("cpu")
+    recipe, doubled = (measure("finetune", "tiny", cpu, "32", batch_factor=factor) for factor in (1, 2))
+    assert doubled["batch_size"] == 2 * recipe["batch_size"]
+    assert doubled["gflop_per_step"] == pytest.approx(2 * recipe["gflop_per_step"], rel=1e-9)
