@@ -1,10 +1,13 @@
-"""Method B-cls training logic: data streams per method and the MixUp/CutMix baselines."""
+"""Method B-cls training logic: data streams per method, BatchNorm statistics, the MixUp/CutMix baselines."""
 
 from __future__ import annotations
+
+import copy
 
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from marsvision.training.classification import CutMixClassification, MixUpClassification
 from marsvision.training.config import load_config
@@ -52,3 +55,27 @@ def test_cutmix_weight_equals_the_share_of_kept_pixels():
     for i in range(4):
         assert kept[i].item() == pytest.approx(soft[i, targets[i]].item())
         assert soft[i].sum().item() == pytest.approx(1.0)
+
+
+def test_only_the_labeled_images_move_the_encoders_batchnorm_running_statistics(monkeypatch: pytest.MonkeyPatch):
+    torch.manual_seed(0)
+    module = _tiny(method_class("wang-cls"))
+    module.train()
+    labeled = torch.rand(4, 3, 16, 16)
+    shifted = lambda n: 5 * torch.rand(n, 3, 16, 16) + 3  # noqa: E731 -- strong views far from the labeled images
+    batch = {
+        "labeled": {"image": labeled, "label": torch.tensor([0, 1, 2, 3])},
+        "balanced": {"image": shifted(8), "label": torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])},
+        "unlabeled-views": {"views": [shifted(4), shifted(4)]},
+    }
+    reference = copy.deepcopy(module.model.encoder)
+    reference(labeled)  # what the labeled pass alone does to the running averages
+    monkeypatch.setattr(module, "log_loss_parts", lambda parts, batch_size: parts["loss"])  # logging needs a Trainer
+    module.training_step(batch, 0)
+    layers = [(ours, theirs) for ours, theirs in zip(module.model.encoder.modules(), reference.modules(), strict=True)]
+    batchnorms = [(ours, theirs) for ours, theirs in layers if isinstance(ours, _BatchNorm)]
+    assert batchnorms
+    for ours, theirs in batchnorms:
+        torch.testing.assert_close(ours.running_mean, theirs.running_mean)
+        torch.testing.assert_close(ours.running_var, theirs.running_var)
+        assert ours.momentum == theirs.momentum
