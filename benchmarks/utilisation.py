@@ -54,8 +54,7 @@ def measure(kind: str, size: str, device: torch.device, precision: str, batch_fa
     task = STEPS[kind]
     image_size = pick(size, tiny=32, cpu=None, gpu=None)
     config = _config(task, size, device, image_size, pick(size, tiny=2, cpu=None, gpu=None))
-    if batch_factor != 1:
-        config = _config(task, size, device, image_size, batch_factor * config.data.batch_size)
+    config.data.batch_size *= batch_factor
     config.trainer.precision = precision
     classes = 4 if config.data.class_mode == "terrain4" else 6
     batch = step_batch(kind, config, classes, device)

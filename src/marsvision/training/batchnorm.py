@@ -20,17 +20,24 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 
 @contextmanager
-def running_statistics_frozen(module: nn.Module) -> Iterator[None]:
-    """Set every BatchNorm's momentum to 0 (running = 1·running + 0·batch) for the block, then restore it."""
+def _momentum_set(module: nn.Module, momentum: float | None) -> Iterator[list[_BatchNorm]]:
+    """Every tracking BatchNorm of ``module`` at ``momentum`` for the block (yielded), then its own again."""
     layers = [layer for layer in module.modules() if isinstance(layer, _BatchNorm) and layer.track_running_stats]
     saved = [layer.momentum for layer in layers]
     for layer in layers:
-        layer.momentum = 0.0
+        layer.momentum = momentum
     try:
-        yield
+        yield layers
     finally:
-        for layer, momentum in zip(layers, saved, strict=True):
-            layer.momentum = momentum
+        for layer, kept in zip(layers, saved, strict=True):
+            layer.momentum = kept
+
+
+@contextmanager
+def running_statistics_frozen(module: nn.Module) -> Iterator[None]:
+    """Set every BatchNorm's momentum to 0 (running = 1·running + 0·batch) for the block, then restore it."""
+    with _momentum_set(module, 0.0):
+        yield
 
 
 @torch.no_grad()
@@ -40,16 +47,12 @@ def recompute_running_statistics(module: nn.Module, images: Iterable[torch.Tenso
     Each layer is reset and set to a cumulative average (momentum None) for the pass, so the result does not
     depend on the order of the batches, then its momentum is restored; the module ends in eval mode.
     """
-    layers = [layer for layer in module.modules() if isinstance(layer, _BatchNorm) and layer.track_running_stats]
-    saved = [layer.momentum for layer in layers]
-    for layer in layers:
-        layer.reset_running_stats()
-        layer.momentum = None
-    module.train()
-    try:
-        for batch in images:
-            module(batch)
-    finally:
-        for layer, momentum in zip(layers, saved, strict=True):
-            layer.momentum = momentum
-        module.eval()
+    with _momentum_set(module, None) as layers:
+        for layer in layers:
+            layer.reset_running_stats()
+        module.train()
+        try:
+            for batch in images:
+                module(batch)
+        finally:
+            module.eval()
