@@ -35,7 +35,7 @@ SEGMENTATION = [
     "data.val_fraction=0",
     "data.label_count=4",
     "model.head=deeplabv3plus",
-    "model.encoder=resnet18",
+    "model.encoder=r18_0.25x_sk0",
     "semiseg.embedding_dim=8",
     "semiseg.stage_epochs=[1,1,1]",  # contrastive, joint (its weight shows at epoch 1), pseudo labels
     "segbaseline.pseudo_label_threshold=0.0",  # an untrained teacher is never confident
@@ -60,6 +60,8 @@ CLASSIFICATION = [
     "clsbaseline.decoupling_stage_epochs=[1,1]",  # representation, then classifier re-training
     "clsbaseline.supcon_stage_epochs=[1,1]",  # SupCon's representation, then its classifier
     "clsbaseline.sscl_threshold=0.0",  # every co-calibrated pseudo label counts from step 0
+    "clsbaseline.jigsaw_embedding_dim=16",  # the paper's 1000 → 4096 head alone would be 37 M parameters
+    "clsbaseline.jigsaw_hidden_dim=32",
 ]
 PRETRAINING = [
     "data.dataset=paired-folder",
