@@ -40,6 +40,7 @@ from benchmarks.common import (
     to_device,
 )
 from marsvision.data.classes import IGNORE_INDEX
+from marsvision.training.lightning_base import images_channels_last
 
 GOAL = 1.03
 
@@ -137,21 +138,6 @@ def plain_loss(task: str, module: Any, config: Any) -> tuple[list[torch.nn.Param
     return list(model.parameters()), segmentation
 
 
-def nhwc_images(batch: Any) -> Any:
-    """The batch with its image tensors (4-D floating point) in NHWC layout, as a user's loop would convert them."""
-    if isinstance(batch, torch.Tensor):
-        return (
-            batch.contiguous(memory_format=torch.channels_last)
-            if batch.ndim == 4 and batch.is_floating_point()
-            else batch
-        )
-    if isinstance(batch, dict):
-        return {key: nhwc_images(value) for key, value in batch.items()}
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(nhwc_images(value) for value in batch)
-    return batch
-
-
 def plain_step_fn(task: str, module: Any, config: Any, fused: bool = False) -> Any:
     """The hand-written step: the network, the loss written out, a plain optimiser. Returns step(batch).
 
@@ -168,7 +154,7 @@ def plain_step_fn(task: str, module: Any, config: Any, fused: bool = False) -> A
 
     def step(batch: dict[str, Any]) -> torch.Tensor:
         if channels_last:
-            batch = nhwc_images(batch)
+            batch = images_channels_last(batch)
         optimizer.zero_grad(set_to_none=True)
         with autocast(device, config.trainer.precision):
             loss = loss_of(batch)

@@ -29,10 +29,17 @@ class NonFiniteLossError(ValueError):
 
 
 def _channels_last(tensor: torch.Tensor) -> torch.Tensor:
-    """Image batches (4-D floating point) in NHWC layout; labels and everything else unchanged."""
     if tensor.ndim == 4 and tensor.is_floating_point():
         return tensor.contiguous(memory_format=torch.channels_last)
     return tensor
+
+
+def images_channels_last(batch: Any) -> Any:
+    """``batch`` with its images in NHWC layout (``trainer.channels_last``).
+
+    Images are the 4-D floating point tensors, nested in dicts, lists and tuples; labels and the rest are unchanged.
+    """
+    return apply_to_collection(batch, torch.Tensor, _channels_last)
 
 
 class MarsvisionModule(L.LightningModule):
@@ -144,7 +151,7 @@ class MarsvisionModule(L.LightningModule):
             batch = StreamViews(self.config, self.task)(batch, step_generator(seed, self.global_step, self.global_rank))
         if not self.config.trainer.channels_last:
             return batch
-        return apply_to_collection(batch, torch.Tensor, _channels_last)
+        return images_channels_last(batch)
 
     def configure_optimizers(self) -> Any:
         backbone = [p for module in self.backbone_modules() for p in module.parameters()]
