@@ -55,6 +55,8 @@ class Row:
     """Peers: epochs of the supervised (fine-tuning) stage; marsvision: None keeps the recipe's."""
     pretrain: str | None = None
     """Peers: ``"simclr"``; marsvision: the pretraining recipe whose encoder ``model.weights`` gets."""
+    pretrain_overrides: tuple[str, ...] = field(default_factory=tuple)
+    """marsvision: overrides of that pretraining; rows with the same recipe and overrides share its runs."""
     recipe: str | None = None
     """marsvision rows: the recipe (default: ``pipeline``)."""
     overrides: tuple[str, ...] = field(default_factory=tuple)
@@ -72,6 +74,8 @@ class Row:
 SEG_SEEDS_FEW, SEG_SEEDS_ALL, CLS_SEEDS = (0, 1, 2), (0, 1), (0, 1)
 SIMCLR_RECIPE = "simclr-resnet18-ai4mars128-cpu"
 """marsvision's pretraining of the segmenter's encoder, once per seed, shared by the rows that start from it."""
+BATCHED_SIMCLR_VIEWS = ("simclr.batched_views=true",)
+"""That pretraining with its views made a batch at a time on the device (issue #16's fast setting)."""
 ROWS: tuple[Row, ...] = (
     Row("segmentation", 100, "seg-peer-scratch", SEG_SEEDS_FEW, epochs=45),
     Row("segmentation", 100, "seg-peer-simclr", SEG_SEEDS_FEW, epochs=45, pretrain="simclr"),
@@ -93,6 +97,16 @@ ROWS: tuple[Row, ...] = (
         overrides=("method=seg-supervised", "model.weights=null"),
         note="the best recipe's network and schedule, labeled images only, random init",
     ),
+    Row(
+        "segmentation",
+        100,
+        "best-seg-100labels-cpu-batched-views",
+        SEG_SEEDS_ALL,  # the first two of the recipe row's three seeds: its pretraining is the all-label row's
+        recipe="best-seg-100labels-cpu",
+        pretrain=SIMCLR_RECIPE,
+        pretrain_overrides=BATCHED_SIMCLR_VIEWS,
+        note="best-seg-100labels-cpu after SimCLR pretraining with batched views, seeds 0 and 1 (issue #16)",
+    ),
     Row("segmentation", "all", "seg-peer-scratch", SEG_SEEDS_ALL, epochs=15),
     Row("segmentation", "all", "seg-peer-simclr", SEG_SEEDS_ALL, epochs=15, pretrain="simclr"),
     Row("segmentation", "all", "best-seg-all-cpu", SEG_SEEDS_ALL, pretrain=SIMCLR_RECIPE),
@@ -112,6 +126,16 @@ ROWS: tuple[Row, ...] = (
         recipe="best-seg-all-cpu",
         overrides=("model.weights=null",),
         note="best-seg-all-cpu from random init",
+    ),
+    Row(
+        "segmentation",
+        "all",
+        "best-seg-all-cpu-batched-views",
+        SEG_SEEDS_ALL,
+        recipe="best-seg-all-cpu",
+        pretrain=SIMCLR_RECIPE,
+        pretrain_overrides=BATCHED_SIMCLR_VIEWS,
+        note="best-seg-all-cpu after SimCLR pretraining with batched views (issue #16's accuracy check)",
     ),
     Row("classification", "all", "cls-peer-ce", CLS_SEEDS, epochs=20),
     Row("classification", "all", "cls-ce-msl128-cpu", CLS_SEEDS),
@@ -245,18 +269,33 @@ def _finished_run(work: Path, name: str) -> dict[str, Any] | None:
     return json.loads(finished[-1].read_text()) if finished else None
 
 
+def pretraining_cache(row: Row, seed: int, work: Path, quick: bool) -> Path:
+    """Where the result of ``row``'s pretraining for ``seed`` is kept: one file per recipe, overrides and seed."""
+    variant = "".join(f"-{override.replace('=', '-')}" for override in row.pretrain_overrides)
+    return work / f"{row.pretrain}{variant}-seed{seed}{'-quick' if quick else ''}.json"
+
+
 def run_marsvision(row: Row, seed: int, work: Path, quick: bool) -> dict[str, Any]:
     """Pretrain (cached per recipe and seed) and train one marsvision recipe for one seed, via the CLI."""
     data = seg_overrides(_labels_arg(row)) if row.task == "segmentation" else cls_overrides()
     quick_epochs = ["trainer.max_epochs=1"] if quick else []
     pretrain_wall, pretrain_unlabeled, weights = 0.0, 0, []
     if row.pretrain is not None:
-        cache = work / f"{row.pretrain}-seed{seed}{'-quick' if quick else ''}.json"
+        cache = pretraining_cache(row, seed, work, quick)
         if cache.is_file():
             pretrained = json.loads(cache.read_text())
         else:
             pretrained = _marsvision(
-                ["pretrain", "-r", row.pretrain, *data, f"seed={seed}", f"runs_root={work}", *quick_epochs]
+                [
+                    "pretrain",
+                    "-r",
+                    row.pretrain,
+                    *data,
+                    *row.pretrain_overrides,
+                    f"seed={seed}",
+                    f"runs_root={work}",
+                    *quick_epochs,
+                ]
             )
             cache.write_text(json.dumps(pretrained))
         pretrain_wall = float(pretrained["wall_time_s"])

@@ -13,7 +13,7 @@ if str(ROOT) not in sys.path:  # as in test_accuracy_peers.py: `benchmarks` must
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.accuracy import data  # noqa: E402
-from benchmarks.accuracy.run import _finished_run, _percent  # noqa: E402
+from benchmarks.accuracy.run import Row, _finished_run, _percent, pretraining_cache  # noqa: E402
 
 from marsvision.data.synth import synthesize_paired_folder  # noqa: E402
 
@@ -49,3 +49,18 @@ def test_a_finished_run_is_reused_and_an_unfinished_one_is_not(tmp_path: Path) -
             (tmp_path / folder / "eval.json").write_text("{}")
     assert _finished_run(tmp_path, "cls-ce-seed0") == {"run_dir": "cls-ce-seed0-20261130-010000"}
     assert _finished_run(tmp_path, "cls-ce-seed1") is None
+
+
+def test_pretraining_is_shared_by_rows_with_the_same_overrides_only(tmp_path: Path) -> None:
+    def row(name: str, *overrides: str) -> Row:
+        return Row("segmentation", 100, name, (0,), pretrain="simclr-x", pretrain_overrides=overrides)
+
+    plain, batched = row("a"), row("b", "simclr.batched_views=true")
+    assert pretraining_cache(plain, 1, tmp_path, quick=False) == tmp_path / "simclr-x-seed1.json"
+    assert (
+        pretraining_cache(batched, 1, tmp_path, quick=True).name
+        == "simclr-x-simclr.batched_views-true-seed1-quick.json"
+    )
+    assert pretraining_cache(row("c", "simclr.batched_views=true"), 1, tmp_path, quick=True) == pretraining_cache(
+        batched, 1, tmp_path, quick=True
+    )
