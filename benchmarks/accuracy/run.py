@@ -149,6 +149,15 @@ ROWS: tuple[Row, ...] = (
         note="cls-ce-msl128-cpu in float32: what bf16 costs or gains (issue #16's accuracy check)",
     ),
     Row("classification", "all", "best-cls-msl128-cpu", CLS_SEEDS),
+    Row(
+        "classification",
+        "all",
+        "best-cls-msl128-cpu-batched-views",
+        CLS_SEEDS,
+        recipe="best-cls-msl128-cpu",
+        overrides=("classification.batched_views=true",),
+        note="best-cls-msl128-cpu with its views made a batch at a time on the device (issue #16's accuracy check)",
+    ),
     Row("classification", "all", "wang-cls-msl128-ours-cpu", CLS_SEEDS),
 )
 """The rows in the order they run."""
