@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.accuracy.data import cls_overrides, seg_overrides, write_segmentation_dev_folder
+from marsvision.runfolder import META_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -269,13 +270,33 @@ def _marsvision(args: list[str]) -> dict[str, Any]:
     return result
 
 
-def _finished_run(work: Path, name: str) -> dict[str, Any] | None:
-    """The result of the latest finished training run called ``name`` in ``work``, if one is there.
+def trained_by_this_library(run_dir: Path, repo: Path = ROOT) -> bool:
+    """Whether the run's commit (its ``meta.json``) has the same ``src/marsvision`` as ``repo``'s HEAD.
 
-    A row whose training finished but whose summary failed afterwards is then summarised without training again.
+    Recipes live there too, so a changed recipe or library makes an earlier run stale; benchmarks, docs and tests
+    do not. A run with no commit, or one ``repo`` does not know, counts as stale.
+    """
+    meta = run_dir / META_FILE
+    commit = json.loads(meta.read_text()).get("git_commit") if meta.is_file() else None
+    if commit is None:
+        return False
+    diff = ["git", "diff", "--quiet", commit, "HEAD", "--", "src/marsvision"]
+    return subprocess.run(diff, cwd=repo, capture_output=True, check=False).returncode == 0
+
+
+def _finished_run(work: Path, name: str, repo: Path = ROOT) -> dict[str, Any] | None:
+    """The result of the latest finished training run called ``name`` in ``work``, if this library trained it.
+
+    A row whose training finished but whose summary failed afterwards is then summarised without training again;
+    a run from other library code is trained again (and said so), not brought back.
     """
     finished = sorted(path for path in work.glob(f"{name}-*/result.json") if (path.parent / "eval.json").is_file())
-    return json.loads(finished[-1].read_text()) if finished else None
+    if not finished:
+        return None
+    if not trained_by_this_library(finished[-1].parent, repo):
+        print(f"[accuracy] {finished[-1].parent.name}: trained by other library code, training again", flush=True)
+        return None
+    return dict(json.loads(finished[-1].read_text()))
 
 
 def pretraining_cache(row: Row, seed: int, work: Path, quick: bool) -> Path:
@@ -291,9 +312,11 @@ def run_marsvision(row: Row, seed: int, work: Path, quick: bool) -> dict[str, An
     pretrain_wall, pretrain_unlabeled, weights = 0.0, 0, []
     if row.pretrain is not None:
         cache = pretraining_cache(row, seed, work, quick)
-        if cache.is_file():
-            pretrained = json.loads(cache.read_text())
-        else:
+        pretrained = json.loads(cache.read_text()) if cache.is_file() else None
+        if pretrained is not None and not trained_by_this_library(Path(pretrained["run_dir"])):
+            print(f"[accuracy] {cache.name}: pretrained by other library code, pretraining again", flush=True)
+            pretrained = None
+        if pretrained is None:
             pretrained = _marsvision(
                 [
                     "pretrain",

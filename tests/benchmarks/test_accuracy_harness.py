@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -13,7 +14,13 @@ if str(ROOT) not in sys.path:  # as in test_accuracy_peers.py: `benchmarks` must
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.accuracy import data  # noqa: E402
-from benchmarks.accuracy.run import Row, _finished_run, _percent, pretraining_cache  # noqa: E402
+from benchmarks.accuracy.run import (  # noqa: E402
+    Row,
+    _finished_run,
+    _percent,
+    pretraining_cache,
+    trained_by_this_library,
+)
 
 from marsvision.data.synth import synthesize_paired_folder  # noqa: E402
 
@@ -41,14 +48,40 @@ def test_classes_missing_from_the_test_set_have_no_per_class_accuracy() -> None:
     assert _percent("classification", metrics) == {"top1": 50.0, "mean_class_acc": 25.0, "acc/wheel": 50.0}
 
 
-def test_a_finished_run_is_reused_and_an_unfinished_one_is_not(tmp_path: Path) -> None:
-    for folder, finished in (("cls-ce-seed0-20261130-010000", True), ("cls-ce-seed0-20261130-020000", False)):
-        (tmp_path / folder).mkdir()
-        (tmp_path / folder / "result.json").write_text(json.dumps({"run_dir": folder}))
-        if finished:
-            (tmp_path / folder / "eval.json").write_text("{}")
-    assert _finished_run(tmp_path, "cls-ce-seed0") == {"run_dir": "cls-ce-seed0-20261130-010000"}
-    assert _finished_run(tmp_path, "cls-ce-seed1") is None
+def _commit(repo: Path, path: str, text: str) -> str:
+    """Write ``text`` to ``repo/path`` and commit it; the new commit's hash."""
+    (repo / path).parent.mkdir(parents=True, exist_ok=True)
+    (repo / path).write_text(text)
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "add", "-A"], check=True, capture_output=True)
+    subprocess.run([*git, "commit", "-qm", path], check=True, capture_output=True)
+    return subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def _run_folder(work: Path, name: str, commit: str | None, finished: bool = True) -> None:
+    (work / name).mkdir(parents=True)
+    (work / name / "result.json").write_text(json.dumps({"run_dir": name}))
+    (work / name / "meta.json").write_text(json.dumps({"git_commit": commit}))
+    if finished:
+        (work / name / "eval.json").write_text("{}")
+
+
+def test_a_finished_run_of_this_library_is_reused_and_no_other(tmp_path: Path) -> None:
+    repo, work = tmp_path / "repo", tmp_path / "work"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    first = _commit(repo, "src/marsvision/method.py", "x = 1\n")
+    _run_folder(work, "cls-ce-seed0-20261130-010000", first)
+    _run_folder(work, "cls-ce-seed0-20261130-020000", first, finished=False)
+    _run_folder(work, "cls-ce-seed2-20261130-010000", None)
+    _commit(repo, "docs/results.md", "a table\n")  # not library code: the run is still this library's
+
+    assert _finished_run(work, "cls-ce-seed0", repo) == {"run_dir": "cls-ce-seed0-20261130-010000"}
+    assert _finished_run(work, "cls-ce-seed1", repo) is None
+    assert _finished_run(work, "cls-ce-seed2", repo) is None  # no commit recorded
+
+    _commit(repo, "src/marsvision/method.py", "x = 2\n")
+    assert not trained_by_this_library(work / "cls-ce-seed0-20261130-010000", repo)
+    assert _finished_run(work, "cls-ce-seed0", repo) is None
 
 
 def test_pretraining_is_shared_by_rows_with_the_same_overrides_only(tmp_path: Path) -> None:
