@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from marsvision.losses.nt_xent import nt_xent_loss
-from marsvision.training.chunked import checkpointed_chunks
+from marsvision.training.chunked import checkpointed_chunks, checkpointed_chunks_of_many
 from marsvision.training.config import ConfigError, load_config
 from marsvision.training.scaling import resolve_batch_and_lr
 
@@ -66,6 +66,28 @@ def test_batchnorm_sees_each_chunk_once_and_the_gradient_is_the_checkpoint_free_
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
     for key in ("1.running_mean", "1.running_var"):  # four chunks updated the statistics four times, not eight
         torch.testing.assert_close(network.state_dict()[key], reference.state_dict()[key], rtol=0, atol=0)
+
+
+def test_several_outputs_are_chunked_each_with_the_one_shot_values_and_gradient():
+    torch.manual_seed(2)
+    trunk, first_head, second_head = nn.Linear(5, 8).double(), nn.Linear(8, 3).double(), nn.Linear(8, 2).double()
+    network = nn.ModuleList([trunk, first_head, second_head])
+
+    def two_outputs(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden = torch.tanh(trunk(rows))
+        return first_head(hidden), second_head(hidden)
+
+    def outputs_and_gradients(chunk: int | None) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        network.zero_grad()
+        outputs = checkpointed_chunks_of_many(network, two_outputs, views()[0], chunk)
+        (outputs[0].sin().sum() + outputs[1].pow(2).sum()).backward()
+        return [o.detach() for o in outputs], [p.grad.clone() for p in network.parameters()]
+
+    whole, whole_gradients = outputs_and_gradients(None)
+    chunked, chunked_gradients = outputs_and_gradients(4)  # chunks of 4 and 2 rows
+    assert [o.shape for o in chunked] == [(6, 3), (6, 2)]
+    for a, b in zip([*chunked, *chunked_gradients], [*whole, *whole_gradients], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
 
 
 def test_the_global_batch_and_the_lars_rate_follow_the_devices():

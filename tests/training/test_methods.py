@@ -121,12 +121,14 @@ def test_every_method_trains_logs_its_parts_weighs_them_and_resumes_exactly(
     if module_class.task != "pretrain":
         assert full["metrics"], f"{method}: no test evaluation"
 
-    # each declared part is logged, and enters the total with its weight: L = L_0 + Σ w_k · part_k
+    # each declared part is logged, and enters the total with its weight: L = L_unweighted + Σ w_k · part_k
     at = records[weight_epoch(method)]
     for part in module_class.loss_weights:
         assert part in at, f"{method}: loss part {part!r} is not logged"
     if module_class.loss_weights:
-        base = at["ce"] + sum(weight_value(config, key) * at[part] for part, key in module_class.loss_weights.items())
+        base = at[module_class.unweighted_part] + sum(
+            weight_value(config, key) * at[part] for part, key in module_class.loss_weights.items()
+        )
         assert at["loss"] == pytest.approx(base, rel=1e-5, abs=1e-6)
         for part, key in module_class.loss_weights.items():
             assert at[part] != 0.0, f"{method}: {part} is zero, so its weight cannot be checked"

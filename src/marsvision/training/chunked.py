@@ -51,10 +51,18 @@ def checkpointed_chunks(
     Returns:
         (N, ...) the outputs, with gradients flowing to ``module``'s parameters.
     """
+    (outputs,) = checkpointed_chunks_of_many(module, lambda rows: (function(rows),), inputs, chunk_size)
+    return outputs
+
+
+def checkpointed_chunks_of_many(
+    module: nn.Module, function: Callable[[Tensor], tuple[Tensor, ...]], inputs: Tensor, chunk_size: int | None
+) -> tuple[Tensor, ...]:
+    """:func:`checkpointed_chunks` for a ``function`` with several outputs, each (n, ...): each is concatenated."""
     if chunk_size is None or chunk_size >= len(inputs):
         return function(inputs)
     contexts = partial(_contexts, module)
-    outputs = [
+    chunks = [
         checkpoint(function, chunk, use_reentrant=False, context_fn=contexts) for chunk in inputs.split(chunk_size)
     ]
-    return torch.cat(outputs)
+    return tuple(torch.cat(outputs) for outputs in zip(*chunks, strict=True))

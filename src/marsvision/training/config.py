@@ -163,7 +163,8 @@ class ModelConfig:
     """Segmentation head: ``paper`` (authors' atrous block, no ReLU), ``relu`` (DeepLabv3) or ``deeplabv3plus``."""
     output_stride: Literal[8, 16, 32] | None = None
     """Resolution of the encoder's last map for segmentation: 16 or 8 dilate the last ResNet groups (DeepLab) so
-    small rocks survive; None = the head's own (32 for paper 000's atrous head, 16 for DeepLabv3+)."""
+    small rocks survive; None = the head's own (32 for paper 000's atrous head, 16 for DeepLabv3+). Pretraining
+    uses it too (None = 32): DenseCL contrasts the locations of that map."""
     weights: str | None = None
     """Path to initial encoder weights (marsvision pretraining checkpoint, MoCo v2, torchvision, SimCLRv2)."""
     weights_by_encoder: dict[str, str | None] = field(default_factory=dict)
@@ -286,6 +287,21 @@ class SimCLRConfig:
     resampled bilinearly without antialiasing and the jitter's order is fixed (brightness, contrast, saturation,
     hue). The CPU pretraining recipes turn it on: fine-tuned after it, DeepLabv3+ scored within the seed spread of
     the per-image views (docs/results: the accuracy comparison). Off here, for GPU recipes not measured with it."""
+
+
+@dataclass
+class DenseCLConfig:
+    """DenseCL's dense term on top of SimCLR's (Wang et al. 2021; ``losses/dense_contrastive.py``).
+
+    Both terms use ``simclr.temperature`` (DenseCL: one τ, 0.2) and SimCLR's views; the correspondence is found on
+    the encoder's last map, whose resolution ``model.output_stride`` sets (16: the map DeepLabv3+ fine-tunes on).
+    """
+
+    dense_weight: NonNegativeFloat = 1.0
+    """w in L_global + w L_dense: 1 is DenseCL's λ = 0.5 in (1 − λ) L_global + λ L_dense, up to a factor ½ that
+    Adam does not see (``training/densecl.py``)."""
+    embedding_dim: PositiveInt = 128
+    """D, the width of the dense embeddings (DenseCL: 128)."""
 
 
 @dataclass
@@ -558,6 +574,7 @@ class RunConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     simclr: SimCLRConfig = field(default_factory=SimCLRConfig)
+    densecl: DenseCLConfig = field(default_factory=DenseCLConfig)
     semiseg: SemiSegConfig = field(default_factory=SemiSegConfig)
     segbaseline: SegBaselineConfig = field(default_factory=SegBaselineConfig)
     cct: CCTConfig = field(default_factory=CCTConfig)

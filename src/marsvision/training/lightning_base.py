@@ -56,6 +56,8 @@ class MarsvisionModule(L.LightningModule):
     streams: ClassVar[tuple[Stream, ...]] = ("labeled",)
     loss_weights: ClassVar[dict[str, str]] = {}
     """Logged loss part → the config key of its weight in the total loss (e.g. ``classification.supervised_weight``)."""
+    unweighted_part: ClassVar[str] = "ce"
+    """The loss part the weighted ones are added to: L = L_unweighted + Σ weight(part) · L_part."""
 
     def __init__(self, config: RunConfig, classes: ClassInfo | None = None) -> None:
         super().__init__()
@@ -86,9 +88,9 @@ class MarsvisionModule(L.LightningModule):
         section, key = self.loss_weights[part].split(".")
         return float(getattr(getattr(self.config, section), key))
 
-    def weighted_total(self, parts: dict[str, torch.Tensor], base: str = "ce") -> torch.Tensor:
-        """``parts[base]`` + Σ weight(part) · parts[part] over :attr:`loss_weights`, in their declared order."""
-        total = parts[base]
+    def weighted_total(self, parts: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``parts[unweighted_part]`` + Σ weight(part) · parts[part] over :attr:`loss_weights`, in declared order."""
+        total = parts[self.unweighted_part]
         for name in self.loss_weights:
             total = total + self.weight(name) * parts[name]
         return total

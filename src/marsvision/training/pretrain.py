@@ -29,7 +29,9 @@ class SimCLRModule(MarsvisionModule):
 
     def __init__(self, config: RunConfig, classes: ClassInfo | None = None) -> None:
         super().__init__(config, classes)
-        self.encoder = create_encoder(config.model.encoder, in_channels=config.data.channels)
+        self.encoder = create_encoder(
+            config.model.encoder, in_channels=config.data.channels, output_stride=config.model.output_stride or 32
+        )
         self.projection_head = ProjectionHead(
             in_dim=cast(int, self.encoder.feature_channels),
             out_dim=config.model.projection_dim,

@@ -19,6 +19,7 @@ _TRAINING = "marsvision.training"
 
 METHODS: dict[str, str] = {
     "simclr": f"{_TRAINING}.pretrain:SimCLRModule",
+    "densecl": f"{_TRAINING}.densecl:DenseCLModule",
     "seg-supervised": f"{_TRAINING}.segmentation:SegmentationModule",
     "wang-seg": f"{_TRAINING}.semiseg:SemiSegModule",
     "seg-cutout-teacher": f"{_TRAINING}.seg_baselines:CutOutTeacher",
