@@ -76,6 +76,8 @@ class Row:
 SEG_SEEDS_FEW, SEG_SEEDS_ALL, CLS_SEEDS = (0, 1, 2), (0, 1), (0, 1)
 SIMCLR_RECIPE = "simclr-resnet18-ai4mars128-cpu"
 """marsvision's pretraining of the segmenter's encoder, once per seed, shared by the rows that start from it."""
+DENSECL_RECIPE = "densecl-resnet18-ai4mars128-cpu"
+"""The same encoder pretrained with DenseCL's dense term added (issue #12: a dense objective for segmentation)."""
 BATCHED_SIMCLR_VIEWS = ("simclr.batched_views=true",)
 """That pretraining with its views made a batch at a time on the device (issue #16's fast setting)."""
 ROWS: tuple[Row, ...] = (
@@ -109,6 +111,25 @@ ROWS: tuple[Row, ...] = (
         pretrain_overrides=BATCHED_SIMCLR_VIEWS,
         note="best-seg-100labels-cpu after SimCLR pretraining with batched views, seeds 0 and 1 (issue #16)",
     ),
+    Row(
+        "segmentation",
+        100,
+        "best-seg-100labels-cpu-densecl",
+        SEG_SEEDS_FEW,
+        recipe="best-seg-100labels-cpu",
+        pretrain=DENSECL_RECIPE,
+        note="best-seg-100labels-cpu after DenseCL pretraining (on the stride-16 map) instead of SimCLR",
+    ),
+    Row(
+        "segmentation",
+        100,
+        "best-seg-100labels-cpu-simclr-os16",
+        SEG_SEEDS_FEW,
+        recipe="best-seg-100labels-cpu",
+        pretrain=SIMCLR_RECIPE,
+        pretrain_overrides=("model.output_stride=16",),
+        note="SimCLR pretrained on the stride-16 map too: DenseCL's row minus its dense term",
+    ),
     Row("segmentation", "all", "seg-peer-scratch", SEG_SEEDS_ALL, epochs=15),
     Row("segmentation", "all", "seg-peer-simclr", SEG_SEEDS_ALL, epochs=15, pretrain="simclr"),
     Row("segmentation", "all", "best-seg-all-cpu", SEG_SEEDS_ALL, pretrain=SIMCLR_RECIPE),
@@ -138,6 +159,15 @@ ROWS: tuple[Row, ...] = (
         pretrain=SIMCLR_RECIPE,
         pretrain_overrides=BATCHED_SIMCLR_VIEWS,
         note="best-seg-all-cpu after SimCLR pretraining with batched views (issue #16's accuracy check)",
+    ),
+    Row(
+        "segmentation",
+        "all",
+        "best-seg-all-cpu-densecl",
+        SEG_SEEDS_ALL,
+        recipe="best-seg-all-cpu",
+        pretrain=DENSECL_RECIPE,
+        note="best-seg-all-cpu after DenseCL pretraining (on the stride-16 map) instead of SimCLR",
     ),
     Row("classification", "all", "cls-peer-ce", CLS_SEEDS, epochs=20),
     Row("classification", "all", "cls-ce-msl128-cpu", CLS_SEEDS),
