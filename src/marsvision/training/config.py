@@ -435,7 +435,8 @@ class ClassificationConfig:
     batched_views: bool = False
     """Augment whole batches on the training device instead of image by image in the data loader: the strong
     views, the weak flips and the labeled stream's augmentation (``training/batch_views.py``; see
-    ``simclr.batched_views`` for what differs). Off by default until the accuracy comparison has checked it."""
+    ``simclr.batched_views`` for what differs). Off: in whole FixMatch runs at 128 px it saved no time and scored
+    within the seed spread, lower on average (docs/results: batched classification views)."""
 
 
 @dataclass
