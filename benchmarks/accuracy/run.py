@@ -78,6 +78,8 @@ SIMCLR_RECIPE = "simclr-resnet18-ai4mars128-cpu"
 """marsvision's pretraining of the segmenter's encoder, once per seed, shared by the rows that start from it."""
 DENSECL_RECIPE = "densecl-resnet18-ai4mars128-cpu"
 """The same encoder pretrained with DenseCL's dense term added (issue #12: a dense objective for segmentation)."""
+DENSECL_ON_STRIDE_32 = ("model.output_stride=32",)
+"""DenseCL on the undilated map SimCLR pretrains on (DenseCL uses C5 too): the dense term is the only change."""
 BATCHED_SIMCLR_VIEWS = ("simclr.batched_views=true",)
 """That pretraining with its views made a batch at a time on the device (issue #16's fast setting)."""
 ROWS: tuple[Row, ...] = (
@@ -130,6 +132,16 @@ ROWS: tuple[Row, ...] = (
         pretrain_overrides=("model.output_stride=16",),
         note="SimCLR pretrained on the stride-16 map too: DenseCL's row minus its dense term",
     ),
+    Row(
+        "segmentation",
+        100,
+        "best-seg-100labels-cpu-densecl-os32",
+        SEG_SEEDS_FEW,
+        recipe="best-seg-100labels-cpu",
+        pretrain=DENSECL_RECIPE,
+        pretrain_overrides=DENSECL_ON_STRIDE_32,
+        note="best-seg-100labels-cpu after DenseCL on the stride-32 map SimCLR uses: its row plus the dense term",
+    ),
     Row("segmentation", "all", "seg-peer-scratch", SEG_SEEDS_ALL, epochs=15),
     Row("segmentation", "all", "seg-peer-simclr", SEG_SEEDS_ALL, epochs=15, pretrain="simclr"),
     Row("segmentation", "all", "best-seg-all-cpu", SEG_SEEDS_ALL, pretrain=SIMCLR_RECIPE),
@@ -168,6 +180,16 @@ ROWS: tuple[Row, ...] = (
         recipe="best-seg-all-cpu",
         pretrain=DENSECL_RECIPE,
         note="best-seg-all-cpu after DenseCL pretraining (on the stride-16 map) instead of SimCLR",
+    ),
+    Row(
+        "segmentation",
+        "all",
+        "best-seg-all-cpu-densecl-os32",
+        SEG_SEEDS_ALL,
+        recipe="best-seg-all-cpu",
+        pretrain=DENSECL_RECIPE,
+        pretrain_overrides=DENSECL_ON_STRIDE_32,
+        note="best-seg-all-cpu after DenseCL on the stride-32 map",
     ),
     Row("classification", "all", "cls-peer-ce", CLS_SEEDS, epochs=20),
     Row("classification", "all", "cls-ce-msl128-cpu", CLS_SEEDS),
