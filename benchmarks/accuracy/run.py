@@ -78,6 +78,8 @@ SIMCLR_RECIPE = "simclr-resnet18-ai4mars128-cpu"
 """marsvision's pretraining of the segmenter's encoder, once per seed, shared by the rows that start from it."""
 DENSECL_RECIPE = "densecl-resnet18-ai4mars128-cpu"
 """The same encoder pretrained with DenseCL's dense term added (issue #12: a dense objective for segmentation)."""
+MSL_SIMCLR_RECIPE = "simclr-resnet18-msl128-cpu"
+"""The classifier's encoder pretrained on MSL v1's train and val images, unlabeled (issue #12: use every image)."""
 DENSECL_ON_STRIDE_32 = ("model.output_stride=32",)
 """DenseCL on the undilated map SimCLR pretrains on (DenseCL uses C5 too): the dense term is the only change."""
 BATCHED_SIMCLR_VIEWS = ("simclr.batched_views=true",)
@@ -213,6 +215,15 @@ ROWS: tuple[Row, ...] = (
         note="best-cls-msl128-cpu with its views made a batch at a time on the device (issue #16's accuracy check)",
     ),
     Row("classification", "all", "wang-cls-msl128-ours-cpu", CLS_SEEDS),
+    Row(
+        "classification",
+        "all",
+        "best-cls-msl128-cpu-simclr",
+        CLS_SEEDS,
+        recipe="best-cls-msl128-cpu",
+        pretrain=MSL_SIMCLR_RECIPE,
+        note="best-cls-msl128-cpu (FixMatch) from the ResNet-18 SimCLR pretrained on the same unlabeled images",
+    ),
 )
 """The rows in the order they run."""
 

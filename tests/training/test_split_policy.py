@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from marsvision.data.errors import DatasetError
+from marsvision.data.synth import synthesize_msl_v1
 from marsvision.training.api import train
 from marsvision.training.config import load_config
-from marsvision.training.data import reader, split_indices
+from marsvision.training.data import reader, split_indices, unlabeled_images
 from paired_data import write_paired_folder
 
 
@@ -50,6 +51,40 @@ def test_the_test_set_is_the_same_for_every_seed_and_label_count(pool_root: Path
         for seed in (0, 1, 2)
     }
     assert len(tests) == 1
+
+
+@pytest.fixture(scope="module")
+def msl_root(tmp_path_factory) -> Path:
+    return Path(synthesize_msl_v1(tmp_path_factory.mktemp("msl") / "msl", num_images=48, size=32)["root"])
+
+
+@pytest.mark.parametrize("test_images", [False, True])
+def test_unlabeled_test_images_join_pretraining_and_the_unlabeled_stream(msl_root: Path, test_images: bool):
+    """MSL v1 with its val split as the test set: the flag adds exactly the val images, without labels."""
+    config = load_config(
+        None,
+        [
+            "data.dataset=msl-v1",
+            f"data.root={msl_root}",
+            "data.image_size=32",
+            "data.eval_split=val",
+            "data.label_count=10",
+            f"data.unlabeled_test_images={str(test_images).lower()}",
+        ],
+    )
+    train_images, val_images = len(reader(config.data, "train")), len(reader(config.data, "val"))
+    added = val_images if test_images else 0
+    assert len(unlabeled_images(config, None)) == train_images + added
+    splits = split_indices(config.data, reader(config.data, "train"), lambda: reader(config.data, "val"))
+    assert len(unlabeled_images(config, splits)) == train_images - 10 + added
+    assert "label" not in unlabeled_images(config, None)[train_images + added - 1]
+
+
+def test_pretraining_on_a_held_out_test_set_adds_no_image_twice(pool_root: Path):
+    """AI4Mars-style: the test images are held out of the training split, which pretraining already sees whole."""
+    overrides = ["data.dataset=paired-folder", f"data.root={pool_root}", "data.test_holdout=8"]
+    config = load_config(None, [*overrides, "data.unlabeled_test_images=true"])
+    assert len(unlabeled_images(config, None)) == len(reader(config.data, "train")) == 40
 
 
 def test_a_run_reports_every_labeled_image_it_touched(paired_folder: Path, tmp_path: Path):

@@ -109,6 +109,11 @@ class Splits:
     """Positions of the test images in the training split's reader, when the test set was carved out of it."""
 
 
+def holds_out_test_images(cfg: DataConfig) -> bool:
+    """Whether step 1 of the split policy holds the test images out of the training split (else: ``eval_split``)."""
+    return cfg.test_holdout > 0 or cfg.chronological is not None
+
+
 def split_indices(cfg: DataConfig, pool: Any, eval_reader: Callable[[], Any]) -> Splits:
     """Apply the split policy of this module's docstring to ``pool`` (the training split's reader)."""
     indices = list(range(len(pool)))
@@ -180,13 +185,16 @@ class RunData:
 def unlabeled_images(config: RunConfig, splits: Splits | None) -> Dataset[Any]:
     """The run's unlabeled images, un-augmented and without labels (step 4 of the split policy).
 
-    ``splits`` None (pretraining): every image of the training split. Images of ``unlabeled_root`` are added
-    in both cases.
+    ``splits`` None (pretraining): every image of the training split, and with ``unlabeled_test_images`` those
+    of the evaluation split when the test set is not carved out of the training split (which pretraining already
+    sees whole). Images of ``unlabeled_root`` are added in both cases.
     """
     cfg = config.data
     parts: list[Dataset[Any]] = []
     if splits is None:
         parts.append(LabelDropped(reader(cfg, cfg.train_split)))
+        if cfg.unlabeled_test_images and not holds_out_test_images(cfg):
+            parts.append(LabelDropped(reader(cfg, cfg.eval_split)))
     else:
         pool = reader(cfg, cfg.train_split)
         parts.append(LabelDropped(Subset(pool, splits.unlabeled or splits.labeled)))
