@@ -20,6 +20,7 @@ from benchmarks.accuracy.run import (  # noqa: E402
     _percent,
     pretraining_cache,
     trained_by_this_library,
+    write_summary,
 )
 
 from marsvision.data.synth import synthesize_paired_folder  # noqa: E402
@@ -46,6 +47,21 @@ def test_dev_folder_is_the_pool_without_the_test_images(tmp_path: Path, monkeypa
 def test_classes_missing_from_the_test_set_have_no_per_class_accuracy() -> None:
     metrics = {"top1": 0.5, "macc": 0.25, "per_class_accuracy": {"wheel": 0.5, "scoop": None}}
     assert _percent("classification", metrics) == {"top1": 50.0, "mean_class_acc": 25.0, "acc/wheel": 50.0}
+
+
+def test_the_table_rounds_the_mean_once(tmp_path: Path) -> None:
+    row = Row("classification", "all", "cls-peer-ce", (0, 1))
+    for seed, top1 in ((0, 78.9), (1, 78.992)):  # mean 78.946: 78.9 in the table, 78.95 in the JSON
+        seen = {"labeled": 1, "unlabeled": 0}
+        run = {"seed": seed, "metrics": {"top1": top1}, "wall_s": 10.0 + 2 * seed, "images_seen": seen}
+        path = tmp_path / "runs" / row.key / f"seed{seed}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(run))
+    summary = write_summary((row,), tmp_path, tmp_path)
+    std = ((78.9 - 78.946) ** 2 + (78.992 - 78.946) ** 2) ** 0.5  # sample std of two values, by hand: 0.0650...
+    assert summary["rows"][0]["metrics"]["top1"] == {"mean": 78.95, "std": round(std, 2)}
+    assert json.loads((tmp_path / "accuracy.json").read_text()) == summary
+    assert "| cls-peer-ce | 0,1 | 78.9 ± 0.1 | – | 11 | 1 / 0 |" in (tmp_path / "accuracy.md").read_text()
 
 
 def _commit(repo: Path, path: str, text: str) -> str:
