@@ -226,6 +226,15 @@ ROWS: tuple[Row, ...] = (
         pretrain=MSL_SIMCLR_RECIPE,
         note="best-cls-msl128-cpu (FixMatch) from the ResNet-18 SimCLR pretrained on the same unlabeled images",
     ),
+    Row(
+        "classification",
+        "all",
+        "wang-cls-msl128-ours-cpu-simclr",
+        CLS_SEEDS,
+        recipe="wang-cls-msl128-ours-cpu",
+        pretrain=MSL_SIMCLR_RECIPE,
+        note="Method B from that SimCLR encoder, as paper 002 starts from pretrained weights",
+    ),
 )
 """The rows in the order they run."""
 
