@@ -229,6 +229,15 @@ ROWS: tuple[Row, ...] = (
     Row(
         "classification",
         "all",
+        "cls-ce-msl128-cpu-simclr",
+        CLS_SEEDS,
+        recipe="cls-ce-msl128-cpu",
+        pretrain=MSL_SIMCLR_RECIPE,
+        note="the CE recipe from that SimCLR encoder: what the pretraining gives without FixMatch",
+    ),
+    Row(
+        "classification",
+        "all",
         "wang-cls-msl128-ours-cpu-simclr",
         CLS_SEEDS,
         recipe="wang-cls-msl128-ours-cpu",
