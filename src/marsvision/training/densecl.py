@@ -19,7 +19,6 @@ import torch
 from torch import Tensor
 
 from marsvision.losses.dense_contrastive import dense_contrastive_loss
-from marsvision.losses.nt_xent import nt_xent_loss
 from marsvision.models.pixel_projection import PixelProjectionHead
 from marsvision.training.chunked import checkpointed_chunks_of_many
 from marsvision.training.config import RunConfig
@@ -51,14 +50,13 @@ class DenseCLModule(SimCLRModule):
         return z, self.dense_head(features), features
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        view1, view2 = batch["simclr-views"]["views"][:2]  # each (N, C, H, W)
+        view1, view2 = self.view_pair(batch)
         chunk = self.config.simclr.chunk_size
         z1, dense1, features1 = checkpointed_chunks_of_many(self, self.embed_densely, view1, chunk)
         z2, dense2, features2 = checkpointed_chunks_of_many(self, self.embed_densely, view2, chunk)
-        temperature = self.config.simclr.temperature
         parts = {
-            "global": nt_xent_loss(z1, z2, temperature, gather_distributed=self.trainer.world_size > 1),
-            "dense": dense_contrastive_loss(dense1, dense2, features1, features2, temperature),
+            "global": self.image_level_loss(z1, z2),
+            "dense": dense_contrastive_loss(dense1, dense2, features1, features2, self.config.simclr.temperature),
         }
         parts["loss"] = self.weighted_total(parts)
         return self.log_loss_parts(parts, batch_size=view1.shape[0])

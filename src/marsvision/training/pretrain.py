@@ -14,6 +14,9 @@ from marsvision.training.config import RunConfig
 from marsvision.training.data import ClassInfo, Stream, Task
 from marsvision.training.lightning_base import MarsvisionModule
 
+PRETRAINING_OUTPUT_STRIDE = 32
+"""SimCLR pools the encoder's undilated last map (Chen et al. 2020); ``model.output_stride`` pretrains a denser one."""
+
 
 class SimCLRModule(MarsvisionModule):
     """Encoder f + projection head g trained with NT-Xent on two views of each image.
@@ -30,7 +33,9 @@ class SimCLRModule(MarsvisionModule):
     def __init__(self, config: RunConfig, classes: ClassInfo | None = None) -> None:
         super().__init__(config, classes)
         self.encoder = create_encoder(
-            config.model.encoder, in_channels=config.data.channels, output_stride=config.model.output_stride or 32
+            config.model.encoder,
+            in_channels=config.data.channels,
+            output_stride=config.model.output_stride or PRETRAINING_OUTPUT_STRIDE,
         )
         self.projection_head = ProjectionHead(
             in_dim=cast(int, self.encoder.feature_channels),
@@ -46,15 +51,22 @@ class SimCLRModule(MarsvisionModule):
         z: torch.Tensor = self.projection_head(self.encoder(images))
         return z
 
+    @staticmethod
+    def view_pair(batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two augmented views of the batch's images, each (N, C, H, W)."""
+        view1, view2 = batch["simclr-views"]["views"][:2]
+        return view1, view2
+
+    def image_level_loss(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+        """NT-Xent of the views' embeddings (N, D), with every device's views as negatives."""
+        return nt_xent_loss(
+            z1, z2, temperature=self.config.simclr.temperature, gather_distributed=self.trainer.world_size > 1
+        )
+
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        view1, view2 = batch["simclr-views"]["views"][:2]  # each (N, C, H, W)
+        view1, view2 = self.view_pair(batch)
         chunk = self.config.simclr.chunk_size
         z1 = checkpointed_chunks(self, self.embed, view1, chunk)  # (N, D)
         z2 = checkpointed_chunks(self, self.embed, view2, chunk)
-        loss = nt_xent_loss(
-            z1,
-            z2,
-            temperature=self.config.simclr.temperature,
-            gather_distributed=self.trainer.world_size > 1,
-        )
+        loss = self.image_level_loss(z1, z2)
         return self.log_loss_parts({"loss": loss}, batch_size=view1.shape[0])
