@@ -196,6 +196,14 @@ ROWS: tuple[Row, ...] = (
         note="best-seg-all-cpu after DenseCL on the stride-32 map",
     ),
     Row("classification", "all", "cls-peer-ce", CE_SEEDS, epochs=20),
+    Row(
+        "classification",
+        "all",
+        "cls-peer-ce-long",
+        CLS_SEEDS,
+        epochs=68,
+        note="cls-peer-ce for about best-cls-msl128-cpu-simclr's wall time, its pretraining included (~5,750 s)",
+    ),
     Row("classification", "all", "cls-ce-msl128-cpu", CE_SEEDS),
     Row(
         "classification",
