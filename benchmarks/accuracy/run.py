@@ -2,10 +2,10 @@
 
 Every (row, seed) runs in its own process and leaves ``benchmarks/results/accuracy/runs/<row>/seed<k>.json``; a
 re-run skips what is there, so the full comparison may span sessions. Pretraining runs once per pipeline and seed
-(``work/``, git-ignored) and is reused by the rows that need it. A finished run or pretraining in ``work/`` is
-reused only while ``src/marsvision`` (library and recipes) is what it was at the run's commit. At the end (and with
-``--table``) the per-seed files are summarised into ``benchmarks/results/accuracy.json`` and ``accuracy.md``:
-mean ± sample std over seeds, in percent.
+(``work/``, git-ignored, so not in a new clone) and is reused by the rows that need it. A finished run or
+pretraining in ``work/`` is reused only while the library and the run's recipes (``src/marsvision``) are what they
+were at the run's commit. At the end (and with ``--table``) the per-seed files are summarised into
+``benchmarks/results/accuracy.json`` and ``accuracy.md``: mean ± sample std over seeds, in percent.
 
 While a row runs nothing else should use the cores (its wall time is a timing); the load average before and after
 each run is recorded with it. A file ``benchmarks/results/accuracy/PAUSE`` makes the driver wait before the next
@@ -38,10 +38,12 @@ import numpy as np
 
 from benchmarks.accuracy.data import cls_overrides, seg_overrides, write_segmentation_dev_folder
 from marsvision.runfolder import META_FILE
+from marsvision.training.config import ConfigError, recipe_chain
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
 PAUSE_FILE = RESULTS / "accuracy" / "PAUSE"
+LIBRARY, RECIPES = "src/marsvision", "src/marsvision/recipes"
 
 
 @dataclass(frozen=True)
@@ -363,17 +365,32 @@ def _marsvision(args: list[str]) -> dict[str, Any]:
 
 
 def trained_by_this_library(run_dir: Path, repo: Path = ROOT) -> bool:
-    """Whether the run's commit (its ``meta.json``) has the same ``src/marsvision`` as ``repo``'s HEAD.
+    """Whether the run's commit (its ``meta.json``) has the library and the run's recipes of ``repo``'s HEAD.
 
-    Recipes live there too, so a changed recipe or library makes an earlier run stale; benchmarks, docs and tests
-    do not. A run with no commit, or one ``repo`` does not know, counts as stale.
+    The library is ``src/marsvision`` without its recipes; of those, only the run's recipe and the recipes it
+    builds on count, so editing another recipe keeps the run (an hour of pretraining) fresh. Benchmarks, docs and
+    tests do not count. A run with no commit, or one ``repo`` does not know, counts as stale; a run whose command
+    names no recipe, or one HEAD no longer has, depends on every recipe.
     """
-    meta = run_dir / META_FILE
-    commit = json.loads(meta.read_text()).get("git_commit") if meta.is_file() else None
+    meta = json.loads((run_dir / META_FILE).read_text()) if (run_dir / META_FILE).is_file() else {}
+    commit = meta.get("git_commit")
     if commit is None:
         return False
-    diff = ["git", "diff", "--quiet", commit, "HEAD", "--", "src/marsvision"]
-    return subprocess.run(diff, cwd=repo, capture_output=True, check=False).returncode == 0
+    depends_on = [[LIBRARY, f":(exclude){RECIPES}"], _recipe_files(meta.get("command") or [])]
+    unchanged = (
+        subprocess.run(["git", "diff", "--quiet", commit, "HEAD", "--", *paths], cwd=repo, capture_output=True)
+        for paths in depends_on
+    )
+    return all(done.returncode == 0 for done in unchanged)
+
+
+def _recipe_files(command: list[str]) -> list[str]:
+    """The recipe files (repository paths) a marsvision command's ``-r`` recipe is built from."""
+    try:
+        chain = recipe_chain(command[command.index("-r") + 1])
+    except (IndexError, ConfigError, ValueError):  # no -r, or a recipe HEAD no longer has
+        return [RECIPES]
+    return [name if Path(name).suffix in (".yaml", ".yml") else f"{RECIPES}/{name}.yaml" for name in chain]
 
 
 def _finished_run(work: Path, name: str, repo: Path = ROOT) -> dict[str, Any] | None:

@@ -24,6 +24,7 @@ from benchmarks.accuracy.run import (  # noqa: E402
 )
 
 from marsvision.data.synth import synthesize_paired_folder  # noqa: E402
+from marsvision.training.config import recipe_chain  # noqa: E402
 
 
 def test_dev_folder_is_the_pool_without_the_test_images(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -74,10 +75,12 @@ def _commit(repo: Path, path: str, text: str) -> str:
     return subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
 
 
-def _run_folder(work: Path, name: str, commit: str | None, finished: bool = True) -> None:
+def _run_folder(
+    work: Path, name: str, commit: str | None, finished: bool = True, command: list[str] | None = None
+) -> None:
     (work / name).mkdir(parents=True)
     (work / name / "result.json").write_text(json.dumps({"run_dir": name}))
-    (work / name / "meta.json").write_text(json.dumps({"git_commit": commit}))
+    (work / name / "meta.json").write_text(json.dumps({"git_commit": commit, "command": command}))
     if finished:
         (work / name / "eval.json").write_text("{}")
 
@@ -98,6 +101,23 @@ def test_a_finished_run_of_this_library_is_reused_and_no_other(tmp_path: Path) -
     _commit(repo, "src/marsvision/method.py", "x = 2\n")
     assert not trained_by_this_library(work / "cls-ce-seed0-20261130-010000", repo)
     assert _finished_run(work, "cls-ce-seed0", repo) is None
+
+
+def test_a_run_goes_stale_with_its_own_recipes_only(tmp_path: Path) -> None:
+    repo, work = tmp_path / "repo", tmp_path / "work"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    assert recipe_chain("best-cls-msl128-cpu") == ["best-cls-msl128-cpu", "cls-ce-msl128-cpu"]  # the bundled base
+    for name in ("best-cls-msl128-cpu", "cls-ce-msl128-cpu", "wang-cls-msl"):
+        first = _commit(repo, f"src/marsvision/recipes/{name}.yaml", f"name: {name}\n")
+    _run_folder(work, "best-seed0-1", first, command=["cli.py", "train", "-r", "best-cls-msl128-cpu", "seed=0"])
+    _run_folder(work, "unnamed-seed0-1", first, command=["cli.py", "train"])
+
+    _commit(repo, "src/marsvision/recipes/wang-cls-msl.yaml", "name: changed\n")
+    assert trained_by_this_library(work / "best-seed0-1", repo)
+    assert not trained_by_this_library(work / "unnamed-seed0-1", repo)  # no recipe named: every recipe counts
+
+    _commit(repo, "src/marsvision/recipes/cls-ce-msl128-cpu.yaml", "name: changed\n")  # the run's base recipe
+    assert not trained_by_this_library(work / "best-seed0-1", repo)
 
 
 def test_pretraining_is_shared_by_rows_with_the_same_overrides_only(tmp_path: Path) -> None:
