@@ -86,6 +86,8 @@ MSL_SIMCLR_RECIPE = "simclr-resnet18-msl128-cpu"
 """The classifier's encoder pretrained on MSL v1's train and val images, unlabeled (issue #12: use every image)."""
 DENSECL_ON_STRIDE_32 = ("model.output_stride=32",)
 """DenseCL on the undilated map SimCLR pretrains on (DenseCL uses C5 too): the dense term is the only change."""
+RANDOM_INIT = ("model.weights=null",)
+"""For the rows that measure a pretrained recipe from random init."""
 BATCHED_SIMCLR_VIEWS = ("simclr.batched_views=true",)
 """That pretraining with its views made a batch at a time on the device (issue #16's fast setting)."""
 ROWS: tuple[Row, ...] = (
@@ -106,7 +108,7 @@ ROWS: tuple[Row, ...] = (
         "seg-supervised-100labels-cpu",
         SEG_SEEDS_FEW,
         recipe="best-seg-100labels-cpu",
-        overrides=("method=seg-supervised", "model.weights=null"),
+        overrides=("method=seg-supervised", *RANDOM_INIT),
         note="the best recipe's network and schedule, labeled images only, random init",
     ),
     Row(
@@ -165,7 +167,7 @@ ROWS: tuple[Row, ...] = (
         "seg-supervised-all-cpu",
         SEG_SEEDS_ALL,
         recipe="best-seg-all-cpu",
-        overrides=("model.weights=null",),
+        overrides=RANDOM_INIT,
         note="best-seg-all-cpu from random init",
     ),
     Row(
@@ -204,7 +206,7 @@ ROWS: tuple[Row, ...] = (
         "cls-peer-ce-long",
         CLS_SEEDS,
         epochs=68,
-        note="cls-peer-ce for about best-cls-msl128-cpu-simclr's wall time, its pretraining included (~5,750 s)",
+        note="cls-peer-ce for about best-cls-msl128-cpu's wall time, its pretraining included (~5,750 s)",
     ),
     Row("classification", "all", "cls-ce-msl128-cpu", CE_SEEDS),
     Row(
@@ -216,26 +218,26 @@ ROWS: tuple[Row, ...] = (
         overrides=('trainer.precision="32"',),
         note="cls-ce-msl128-cpu in float32: what bf16 costs or gains (issue #16's accuracy check)",
     ),
-    Row("classification", "all", "best-cls-msl128-cpu", CLS_SEEDS),
+    Row("classification", "all", "best-cls-msl128-cpu", CLS_SEEDS, pretrain=MSL_SIMCLR_RECIPE),
     Row(
         "classification",
         "all",
-        "best-cls-msl128-cpu-batched-views",
+        "cls-fixmatch-msl128-cpu",
         CLS_SEEDS,
         recipe="best-cls-msl128-cpu",
-        overrides=("classification.batched_views=true",),
-        note="best-cls-msl128-cpu with its views made a batch at a time on the device (issue #16's accuracy check)",
+        overrides=RANDOM_INIT,
+        note="best-cls-msl128-cpu (FixMatch) from random init",
+    ),
+    Row(
+        "classification",
+        "all",
+        "cls-fixmatch-msl128-cpu-batched-views",
+        CLS_SEEDS,
+        recipe="best-cls-msl128-cpu",
+        overrides=(*RANDOM_INIT, "classification.batched_views=true"),
+        note="cls-fixmatch-msl128-cpu with its views made a batch at a time on the device (issue #16's accuracy check)",
     ),
     Row("classification", "all", "wang-cls-msl128-ours-cpu", CLS_SEEDS),
-    Row(
-        "classification",
-        "all",
-        "best-cls-msl128-cpu-simclr",
-        CLS_SEEDS,
-        recipe="best-cls-msl128-cpu",
-        pretrain=MSL_SIMCLR_RECIPE,
-        note="best-cls-msl128-cpu (FixMatch) from the ResNet-18 SimCLR pretrained on the same unlabeled images",
-    ),
     Row(
         "classification",
         "all",
@@ -243,7 +245,7 @@ ROWS: tuple[Row, ...] = (
         CLS_SEEDS,
         recipe="cls-ce-msl128-cpu",
         pretrain=MSL_SIMCLR_RECIPE,
-        note="the CE recipe from that SimCLR encoder: what the pretraining gives without FixMatch",
+        note="the CE recipe from best-cls-msl128-cpu's SimCLR encoder: what the pretraining gives without FixMatch",
     ),
     Row(
         "classification",
@@ -252,7 +254,7 @@ ROWS: tuple[Row, ...] = (
         CLS_SEEDS,
         recipe="wang-cls-msl128-ours-cpu",
         pretrain=MSL_SIMCLR_RECIPE,
-        note="Method B from that SimCLR encoder (paper 002 starts from MoCo v2 on ImageNet: +2.3 in its Table 4)",
+        note="Method B from the same SimCLR encoder (paper 002 starts from MoCo v2 on ImageNet: +2.3 in its Table 4)",
     ),
 )
 """The rows in the order they run."""
