@@ -88,8 +88,10 @@ DENSECL_ON_STRIDE_32 = ("model.output_stride=32",)
 """DenseCL on the undilated map SimCLR pretrains on (DenseCL uses C5 too): the dense term is the only change."""
 RANDOM_INIT = ("model.weights=null",)
 """For the rows that measure a pretrained recipe from random init."""
-CE_AT_PEER_EPOCHS = ("trainer.max_epochs=20",)
-"""The CE recipe at cls-peer-ce's 20 epochs (the recipe's own 32 fill the peer's wall time)."""
+CLS_PEER_EPOCHS = 20
+"""cls-peer-ce's epochs (issue 12's torchvision script)."""
+CE_AT_PEER_EPOCHS = (f"trainer.max_epochs={CLS_PEER_EPOCHS}",)
+"""The CE recipe at cls-peer-ce's epochs (the recipe's own 32 fill the peer's wall time)."""
 BATCHED_SIMCLR_VIEWS = ("simclr.batched_views=true",)
 """That pretraining with its views made a batch at a time on the device (issue #16's fast setting)."""
 ROWS: tuple[Row, ...] = (
@@ -201,7 +203,7 @@ ROWS: tuple[Row, ...] = (
         pretrain_overrides=DENSECL_ON_STRIDE_32,
         note="best-seg-all-cpu after DenseCL on the stride-32 map",
     ),
-    Row("classification", "all", "cls-peer-ce", CE_SEEDS, epochs=20),
+    Row("classification", "all", "cls-peer-ce", CE_SEEDS, epochs=CLS_PEER_EPOCHS),
     Row(
         "classification",
         "all",
