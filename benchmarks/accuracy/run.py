@@ -58,7 +58,8 @@ class Row:
     epochs: int | None = None
     """Peers: epochs of the supervised (fine-tuning) stage; marsvision: None keeps the recipe's."""
     pretrain: str | None = None
-    """Peers: ``"simclr"``; marsvision: the pretraining recipe whose encoder ``model.weights`` gets."""
+    """Peers: ``"simclr"`` (any value: lightly's SimCLR is their one pretraining); marsvision: the pretraining
+    recipe whose encoder ``model.weights`` gets."""
     pretrain_overrides: tuple[str, ...] = field(default_factory=tuple)
     """marsvision: overrides of that pretraining; rows with the same recipe and overrides share its runs."""
     recipe: str | None = None
@@ -349,7 +350,7 @@ def run_peer(row: Row, seed: int, work: Path, quick: bool) -> dict[str, Any]:
         split = segmentation_split(_labels_arg(row))
         encoder, pretrain_wall = None, 0.0
         unlabeled = 0
-        if row.pretrain == "simclr":
+        if row.pretrain is not None:
             epochs = 1 if quick else PEER_PRETRAIN_EPOCHS
             encoder, pretrain_wall = _peer_encoder(seed, split.unlabeled, work, epochs)
             unlabeled = len(split.unlabeled)

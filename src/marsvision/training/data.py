@@ -199,8 +199,7 @@ def unlabeled_images(config: RunConfig, splits: Splits | None) -> Dataset[Any]:
         pool = reader(cfg, cfg.train_split)
         parts.append(LabelDropped(Subset(pool, splits.unlabeled or splits.labeled)))
         if cfg.unlabeled_test_images:
-            test = Subset(pool, splits.test_indices) if splits.test_indices is not None else splits.test
-            parts.append(LabelDropped(test))
+            parts.append(LabelDropped(splits.test))
     if cfg.unlabeled_root:
         parts.append(
             build_dataset(
