@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from marsvision.data.msl import V1_CLASS_FILE, V1_IMAGE_DIR, V1_LISTS
 from marsvision.training.config import load_config
 from marsvision.training.data import reader, split_indices
 
@@ -22,11 +23,21 @@ CLS_ROOT = "{shared}/msl-images-v1"
 IMAGE_SIZE = 128
 SEG_TEST_IMAGES = 200
 """Held out of the 1,000 AI4Mars images as the test set (the issue's set-up; marsvision: ``data.test_holdout``)."""
+QUICK_SEG_IMAGES, QUICK_SEG_TEST_IMAGES = 140, 20
+"""``--quick``: the first 140 AI4Mars pairs by name, 20 of them the test set, so that 120 remain for the 100-label
+rows."""
+QUICK_MSL_LINES = {"train": 160, "val": 80}
+"""``--quick``: the first lines of MSL v1's train and val lists (the val lines are the test set)."""
 FRACTION_SEED = 0
 """Fixes the test set and the labeled subsets for every pipeline and training seed."""
 
 
-def seg_overrides(labels: int | None) -> list[str]:
+def seg_test_images(quick: bool = False) -> int:
+    """How many AI4Mars images the comparison holds out as its test set."""
+    return QUICK_SEG_TEST_IMAGES if quick else SEG_TEST_IMAGES
+
+
+def seg_overrides(labels: int | None, quick: bool = False) -> list[str]:
     """marsvision data overrides that select this comparison's segmentation split (``labels`` None: all)."""
     count = "null" if labels is None else str(labels)
     return [
@@ -36,7 +47,7 @@ def seg_overrides(labels: int | None) -> list[str]:
         f"data.image_size={IMAGE_SIZE}",
         "data.channels=1",
         "data.preprocess=plain",
-        f"data.test_holdout={SEG_TEST_IMAGES}",
+        f"data.test_holdout={seg_test_images(quick)}",
         f"data.fraction_seed={FRACTION_SEED}",
         f"data.label_count={count}",
         "data.label_fraction=1.0",
@@ -98,9 +109,12 @@ def _split(overrides: list[str], labeled_with: str) -> Split:
     )
 
 
-def segmentation_split(labels: int | None) -> Split:
-    """AI4Mars 256-px folder: 200 held-out test images; ``labels`` labeled images of the other 800 (None: all)."""
-    return _split(seg_overrides(labels), "label")
+def segmentation_split(labels: int | None, quick: bool = False) -> Split:
+    """AI4Mars 256-px folder: 200 held-out test images; ``labels`` labeled images of the other 800 (None: all).
+
+    ``quick``: the split of ``--quick``'s folder (:func:`write_quick_shared_data`), 20 of its images held out.
+    """
+    return _split(seg_overrides(labels, quick), "label")
 
 
 def classification_split() -> Split:
@@ -121,3 +135,34 @@ def write_segmentation_dev_folder(target: Path) -> int:
         (target / "images" / image.name).symlink_to(image.resolve())
         (target / "labels" / Path(str(label)).name).symlink_to(Path(str(label)).resolve())
     return len(split.train)
+
+
+def write_quick_shared_data(source: Path, target: Path) -> Path:
+    """Write ``--quick``'s data into ``target``, a small copy of the shared-data folder ``source``, and return it.
+
+    The first ``QUICK_SEG_IMAGES`` AI4Mars pairs by name, and MSL v1 with the first ``QUICK_MSL_LINES`` of its train
+    and val lists and only their images in ``calibrated/`` (an unlisted image would join the unlabeled streams), all
+    as links to the originals. The readers, the split policy and the recipes then run unchanged on it, in minutes.
+    """
+    seg_source, seg_target = source / Path(SEG_ROOT).name, target / Path(SEG_ROOT).name
+    for folder in ("images", "labels"):
+        (seg_target / folder).mkdir(parents=True, exist_ok=True)
+    for image in sorted((seg_source / "images").iterdir())[:QUICK_SEG_IMAGES]:
+        label = next((seg_source / "labels").glob(f"{image.stem}.*"))
+        for file, folder in ((image, "images"), (label, "labels")):
+            _link(seg_target / folder / file.name, file)
+    msl_source, msl_target = source / Path(CLS_ROOT).name, target / Path(CLS_ROOT).name
+    (msl_target / V1_IMAGE_DIR).mkdir(parents=True, exist_ok=True)
+    _link(msl_target / V1_CLASS_FILE, msl_source / V1_CLASS_FILE)
+    for split, count in QUICK_MSL_LINES.items():
+        lines = (msl_source / V1_LISTS[split]).read_text(encoding="utf-8").splitlines()[:count]
+        (msl_target / V1_LISTS[split]).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        for line in lines:
+            listed = line.split()[0]
+            _link(msl_target / listed, msl_source / listed)
+    return target
+
+
+def _link(link: Path, original: Path) -> None:
+    if not link.is_symlink():
+        link.symlink_to(original.resolve())

@@ -12,7 +12,7 @@ each run is recorded with it. A file ``benchmarks/results/accuracy/PAUSE`` makes
 run, so tests can run in between without being timed.
 
     python -m benchmarks.accuracy.run                 # every row, resuming
-    python -m benchmarks.accuracy.run --quick         # minutes: tiny epochs, one seed, into a temp folder
+    python -m benchmarks.accuracy.run --quick         # minutes: two steps per run, one seed, a slice of the data
     python -m benchmarks.accuracy.run --only seg-100  # rows whose key contains this text (or is this text)
     python -m benchmarks.accuracy.run --seed 0        # one seed of every row
     python -m benchmarks.accuracy.run --table         # only summarise what is there
@@ -36,9 +36,17 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.accuracy.data import cls_overrides, seg_overrides, write_segmentation_dev_folder
+from benchmarks.accuracy.data import (
+    cls_overrides,
+    seg_overrides,
+    write_quick_shared_data,
+    write_segmentation_dev_folder,
+)
+from benchmarks.run_all import _cpu_model
 from marsvision.runfolder import META_FILE
 from marsvision.training.config import recipe_chain
+from marsvision.training.data import SHARED_DATA_ENV, resolve_root
+from marsvision.training.precision import cpu_has_native_bf16
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -95,6 +103,10 @@ ADAM = ("optim.name=adam", "optim.weight_decay=0.0")
 """The CE recipe's optimiser as cls-peer-ce has it (the recipe's own is AdamW with weight decay 0.05)."""
 CE_AT_PEER_EPOCHS = (f"trainer.max_epochs={CLS_PEER_EPOCHS}", *ADAM)
 """The CE recipe at cls-peer-ce's epochs and optimiser (the recipe's own 32 fill the peer's wall time)."""
+QUICK_TRAINER = ("trainer.max_epochs=1", "trainer.limit_train_batches=2")
+"""``--quick``'s marsvision runs, pretraining included: two steps of one epoch, each row end to end in seconds."""
+QUICK_PEER_IMAGES = 64
+"""``--quick``'s peers train on the first 64 labeled images; the SimCLR peer pretrains on 64 (one batch)."""
 BATCHED_SIMCLR_VIEWS = ("simclr.batched_views=true",)
 """That pretraining with its views made a batch at a time on the device (issue #16's fast setting)."""
 ROWS: tuple[Row, ...] = (
@@ -347,15 +359,16 @@ def run_peer(row: Row, seed: int, work: Path, quick: bool) -> dict[str, Any]:
     from benchmarks.accuracy.peers import train_cls_peer, train_seg_peer
 
     if row.task == "segmentation":
-        split = segmentation_split(_labels_arg(row))
+        split = segmentation_split(_labels_arg(row), quick)
         encoder, pretrain_wall = None, 0.0
         unlabeled = 0
         if row.pretrain is not None:
             epochs = 1 if quick else PEER_PRETRAIN_EPOCHS
-            encoder, pretrain_wall = _peer_encoder(seed, split.unlabeled, work, epochs)
-            unlabeled = len(split.unlabeled)
+            images = split.unlabeled[:QUICK_PEER_IMAGES] if quick else split.unlabeled
+            encoder, pretrain_wall = _peer_encoder(seed, images, work, epochs)
+            unlabeled = len(images)
         output = train_seg_peer(
-            split.train,  # type: ignore[arg-type]
+            split.train[:QUICK_PEER_IMAGES] if quick else split.train,  # type: ignore[arg-type]
             split.test_images,
             seed=seed,
             epochs=row.epochs,
@@ -365,7 +378,7 @@ def run_peer(row: Row, seed: int, work: Path, quick: bool) -> dict[str, Any]:
         split = classification_split()
         pretrain_wall, unlabeled = 0.0, 0
         output = train_cls_peer(
-            split.train,  # type: ignore[arg-type]
+            split.train[:QUICK_PEER_IMAGES] if quick else split.train,  # type: ignore[arg-type]
             split.test_images,
             seed=seed,
             epochs=row.epochs,
@@ -444,8 +457,8 @@ def pretraining_cache(row: Row, seed: int, work: Path, quick: bool) -> Path:
 
 def run_marsvision(row: Row, seed: int, work: Path, quick: bool) -> dict[str, Any]:
     """Pretrain (cached per recipe and seed) and train one marsvision recipe for one seed, via the CLI."""
-    data = seg_overrides(_labels_arg(row)) if row.task == "segmentation" else cls_overrides()
-    quick_epochs = ["trainer.max_epochs=1"] if quick else []
+    data = seg_overrides(_labels_arg(row), quick) if row.task == "segmentation" else cls_overrides()
+    quick_trainer = list(QUICK_TRAINER) if quick else []
     pretrain_wall, pretrain_unlabeled, weights = 0.0, 0, []
     if row.pretrain is not None:
         cache = pretraining_cache(row, seed, work, quick)
@@ -463,7 +476,7 @@ def run_marsvision(row: Row, seed: int, work: Path, quick: bool) -> dict[str, An
                     *row.pretrain_overrides,
                     f"seed={seed}",
                     f"runs_root={work}",
-                    *quick_epochs,
+                    *quick_trainer,
                 ]
             )
             cache.write_text(json.dumps(pretrained))
@@ -481,7 +494,7 @@ def run_marsvision(row: Row, seed: int, work: Path, quick: bool) -> dict[str, An
             f"seed={seed}",
             f"runs_root={work}",
             f"name={row.pipeline}-seed{seed}",
-            *quick_epochs,
+            *quick_trainer,
         ]
     )
     evaluation = json.loads((Path(result["run_dir"]) / "eval.json").read_text())
@@ -514,6 +527,8 @@ def run_one(row: Row, seed: int, out: Path, quick: bool) -> dict[str, Any]:
         load_before=round(load_before, 2),
         load_after=round(os.getloadavg()[0], 2),
         threads=int(__import__("torch").get_num_threads()),
+        cpu=_cpu_model(),  # wall times compare only on one kind of CPU; bf16 recipes train in float32 without it
+        native_bf16=cpu_has_native_bf16(),
         finished=time.strftime("%Y-%m-%d %H:%M:%S"),
     )
     path = _run_file(row, seed, out)
@@ -611,6 +626,22 @@ def write_summary(rows: tuple[Row, ...], out: Path, target: Path) -> dict[str, A
     return rounded
 
 
+def _run_in_child(row: Row, seed: int, out: Path) -> str | None:
+    """Run ``row`` for ``seed`` in a process of its own (its timing and memory its own); why it failed, if it did."""
+    command = [sys.executable, "-m", "benchmarks.accuracy.run", "--one", row.key, str(seed), "--out", str(out)]
+    done = subprocess.run(command, cwd=ROOT)
+    return None if done.returncode == 0 else f"exit status {done.returncode}"
+
+
+def _run_here(row: Row, seed: int, out: Path) -> str | None:
+    """``--quick``: run ``row`` in this process, whose imports would take a child longer than the row's two steps."""
+    try:
+        run_one(row, seed, out, quick=True)
+    except (RuntimeError, ValueError, OSError) as error:  # a marsvision command that failed, or bad data
+        return str(error)
+    return None
+
+
 def _wait_while_paused() -> None:
     while PAUSE_FILE.exists():
         time.sleep(10)
@@ -618,7 +649,9 @@ def _wait_while_paused() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="tiny epochs, first seed, into a temporary folder")
+    parser.add_argument(
+        "--quick", action="store_true", help="two steps per run, first seed, a slice of the data, in a temp folder"
+    )
     parser.add_argument(
         "--only", default="", help="run the row of this key, else the rows whose key contains this text"
     )
@@ -638,6 +671,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         rows = tuple(replace(r, seeds=r.seeds[:1], epochs=1 if r.is_peer else None) for r in rows)
     out = args.out or (Path(tempfile.mkdtemp(prefix="accuracy-quick-")) if args.quick else RESULTS / "accuracy")
+    if args.quick:  # the runs, and the marsvision commands they start, read the small copy
+        os.environ[SHARED_DATA_ENV] = str(write_quick_shared_data(Path(resolve_root("{shared}")), out / "shared"))
     if args.one:
         row = next(r for r in rows if r.key == args.one[0])
         print(json.dumps(run_one(row, int(args.one[1]), out, args.quick), sort_keys=True))
@@ -654,12 +689,9 @@ def main(argv: list[str] | None = None) -> int:
         for number, (row, seed) in enumerate(pending, start=1):
             _wait_while_paused()
             print(f"[accuracy] {number}/{len(pending)}: {row.key} seed {seed}", file=sys.stderr, flush=True)
-            command = [sys.executable, "-m", "benchmarks.accuracy.run", "--one", row.key, str(seed), "--out", str(out)]
-            if args.quick:
-                command.append("--quick")
-            done = subprocess.run(command, cwd=ROOT)
-            if done.returncode != 0:
-                print(f"[accuracy] {row.key} seed {seed} failed ({done.returncode})", file=sys.stderr)
+            failure = _run_here(row, seed, out) if args.quick else _run_in_child(row, seed, out)
+            if failure is not None:
+                print(f"[accuracy] {row.key} seed {seed} failed: {failure}", file=sys.stderr)
             write_summary(rows, out, out if args.quick else RESULTS)
     summary = write_summary(rows, out, out if args.quick else RESULTS)
     print(json.dumps(summary, sort_keys=True))

@@ -18,12 +18,15 @@ from benchmarks.accuracy.run import (  # noqa: E402
     Row,
     _finished_run,
     _percent,
+    _run_file,
+    _run_here,
     pretraining_cache,
     trained_by_this_library,
     write_summary,
 )
 
-from marsvision.data.synth import synthesize_paired_folder  # noqa: E402
+from marsvision.data.msl import MslV1, msl_v1_unlisted_images  # noqa: E402
+from marsvision.data.synth import synthesize_msl_v1, synthesize_paired_folder  # noqa: E402
 from marsvision.training.config import recipe_chain  # noqa: E402
 
 
@@ -43,6 +46,46 @@ def test_dev_folder_is_the_pool_without_the_test_images(tmp_path: Path, monkeypa
     dev_labels = {path.stem for path in (tmp_path / "dev" / "labels").iterdir()}
     assert dev_labels == {Path(name).stem for name in dev_images}
     assert all(path.resolve().is_file() for path in (tmp_path / "dev" / "labels").iterdir())
+
+
+def test_quick_data_is_a_slice_the_readers_and_the_split_policy_take(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = tmp_path / "shared"
+    synthesize_paired_folder(shared / "ai4mars-msl-256-train", num_images=16, size=32, seed=0)
+    synthesize_msl_v1(shared / "msl-images-v1", num_images=60, size=32, seed=0, unlisted=3)
+    monkeypatch.setattr(data, "QUICK_SEG_IMAGES", 10)
+    monkeypatch.setattr(data, "QUICK_SEG_TEST_IMAGES", 4)
+    monkeypatch.setattr(data, "QUICK_MSL_LINES", {"train": 7, "val": 5})
+
+    quick = data.write_quick_shared_data(shared, tmp_path / "quick")
+    monkeypatch.setenv("MARSVISION_SHARED_DATA", str(quick))
+
+    pairs = sorted((shared / "ai4mars-msl-256-train" / "images").iterdir())[:10]
+    split = data.segmentation_split(None, quick=True)
+    assert sorted(image.name for image in split.test_images + [image for image, _ in split.train]) == [
+        image.name for image in pairs
+    ]
+    assert (len(split.test_images), len(split.train)) == (4, 6)
+    assert all(Path(str(label)).stem == image.stem for image, label in split.train)
+    msl = shared / "msl-images-v1"
+    for name, count in (("train", 7), ("val", 5)):
+        lines = (msl / f"{name}-calibrated-shuffled.txt").read_text().splitlines()[:count]
+        listed = [(Path(line.split()[0]).name, int(line.split()[1])) for line in lines]
+        reader = MslV1(quick / "msl-images-v1", split=name)
+        kept = [(Path(sample.image).name, reader.class_ids[sample.target]) for sample in reader.samples]
+        assert kept == listed
+    assert msl_v1_unlisted_images(quick / "msl-images-v1") == []  # the original's 3 unlisted stay out
+    assert len(data.classification_split().test_images) == 5
+
+
+def test_a_quick_row_that_fails_says_why_and_leaves_no_result(tmp_path: Path) -> None:
+    row = Row("classification", "all", "no-such-recipe", (0,))
+
+    failure = _run_here(row, 0, tmp_path)
+
+    assert failure is not None and "unknown recipe 'no-such-recipe'" in failure.splitlines()[-1]
+    assert not _run_file(row, 0, tmp_path).exists()
 
 
 def test_classes_missing_from_the_test_set_have_no_per_class_accuracy() -> None:
