@@ -1,11 +1,12 @@
 """``make bench-accuracy``: marsvision's recipes against peer pipelines, same splits, size and epoch budget.
 
-Every (row, seed) runs in its own process and leaves ``benchmarks/results/accuracy/runs/<row>/seed<k>.json``; a
-re-run skips what is there, so the full comparison may span sessions. Pretraining runs once per pipeline and seed
-(``work/``, git-ignored, so not in a new clone) and is reused by the rows that need it. A finished run or
-pretraining in ``work/`` is reused only while the library and the run's recipes (``src/marsvision``) are what they
-were at the run's commit. At the end (and with ``--table``) the per-seed files are summarised into
-``benchmarks/results/accuracy.json`` and ``accuracy.md``: mean ± sample std over seeds, in percent.
+Every (row, seed) runs in its own process (``--quick``: in the driver's) and leaves
+``benchmarks/results/accuracy/runs/<row>/seed<k>.json``; a re-run skips what is there, so the full comparison may
+span sessions. Pretraining runs once per pipeline and seed (``work/``, git-ignored, so not in a new clone) and is
+reused by the rows that need it. A finished run or pretraining in ``work/`` is reused only while the library and
+the run's recipes (``src/marsvision``) are what they were at the run's commit. At the end (and with ``--table``)
+the per-seed files are summarised into ``benchmarks/results/accuracy.json`` and ``accuracy.md``: mean ± sample std
+over seeds, in percent.
 
 While a row runs nothing else should use the cores (its wall time is a timing); the load average before and after
 each run is recorded with it. A file ``benchmarks/results/accuracy/PAUSE`` makes the driver wait before the next
