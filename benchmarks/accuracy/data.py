@@ -140,17 +140,19 @@ def write_segmentation_dev_folder(target: Path) -> int:
 def write_quick_shared_data(source: Path, target: Path) -> Path:
     """Write ``--quick``'s data into ``target``, a small copy of the shared-data folder ``source``, and return it.
 
-    The first ``QUICK_SEG_IMAGES`` AI4Mars pairs by name, and MSL v1 with the first ``QUICK_MSL_LINES`` of its train
-    and val lists and only their images in ``calibrated/`` (an unlisted image would join the unlabeled streams), all
-    as links to the originals. The readers, the split policy and the recipes then run unchanged on it, in minutes.
+    The first ``QUICK_SEG_IMAGES`` AI4Mars images by name that have a label, and MSL v1 with the first
+    ``QUICK_MSL_LINES`` of its train and val lists and only their images in ``calibrated/`` (an unlisted image would
+    join the unlabeled streams), all as links to the originals. The readers, the split policy and the recipes then
+    run unchanged on it, in minutes.
     """
     seg_source, seg_target = source / Path(SEG_ROOT).name, target / Path(SEG_ROOT).name
     for folder in ("images", "labels"):
         (seg_target / folder).mkdir(parents=True, exist_ok=True)
-    for image in sorted((seg_source / "images").iterdir())[:QUICK_SEG_IMAGES]:
-        label = next((seg_source / "labels").glob(f"{image.stem}.*"))
-        for file, folder in ((image, "images"), (label, "labels")):
-            _link(seg_target / folder / file.name, file)
+    labels = {label.stem: label for label in (seg_source / "labels").iterdir()}
+    paired = [image for image in sorted((seg_source / "images").iterdir()) if image.stem in labels]
+    for image in paired[:QUICK_SEG_IMAGES]:
+        _link(seg_target / "images" / image.name, image)
+        _link(seg_target / "labels" / labels[image.stem].name, labels[image.stem])
     msl_source, msl_target = source / Path(CLS_ROOT).name, target / Path(CLS_ROOT).name
     (msl_target / V1_IMAGE_DIR).mkdir(parents=True, exist_ok=True)
     _link(msl_target / V1_CLASS_FILE, msl_source / V1_CLASS_FILE)
