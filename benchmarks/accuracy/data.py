@@ -132,8 +132,8 @@ def write_segmentation_dev_folder(target: Path) -> int:
     (target / "images").mkdir(parents=True)
     (target / "labels").mkdir()
     for image, label in split.train:
-        (target / "images" / image.name).symlink_to(image.resolve())
-        (target / "labels" / Path(str(label)).name).symlink_to(Path(str(label)).resolve())
+        _link(target / "images" / image.name, image)
+        _link(target / "labels" / Path(str(label)).name, Path(str(label)))
     return len(split.train)
 
 
@@ -166,5 +166,6 @@ def write_quick_shared_data(source: Path, target: Path) -> Path:
 
 
 def _link(link: Path, original: Path) -> None:
+    """Link ``link`` to ``original``'s real path, unless a link is there already (a re-run of ``--quick``)."""
     if not link.is_symlink():
         link.symlink_to(original.resolve())

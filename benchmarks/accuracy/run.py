@@ -359,17 +359,18 @@ def run_peer(row: Row, seed: int, work: Path, quick: bool) -> dict[str, Any]:
     from benchmarks.accuracy.data import classification_split, segmentation_split
     from benchmarks.accuracy.peers import train_cls_peer, train_seg_peer
 
+    images_cap = QUICK_PEER_IMAGES if quick else None  # a list sliced [:None] is the whole list
     if row.task == "segmentation":
         split = segmentation_split(_labels_arg(row), quick)
         encoder, pretrain_wall = None, 0.0
         unlabeled = 0
         if row.pretrain is not None:
             epochs = 1 if quick else PEER_PRETRAIN_EPOCHS
-            images = split.unlabeled[:QUICK_PEER_IMAGES] if quick else split.unlabeled
+            images = split.unlabeled[:images_cap]
             encoder, pretrain_wall = _peer_encoder(seed, images, work, epochs)
             unlabeled = len(images)
         output = train_seg_peer(
-            split.train[:QUICK_PEER_IMAGES] if quick else split.train,  # type: ignore[arg-type]
+            split.train[:images_cap],  # type: ignore[arg-type]
             split.test_images,
             seed=seed,
             epochs=row.epochs,
@@ -379,7 +380,7 @@ def run_peer(row: Row, seed: int, work: Path, quick: bool) -> dict[str, Any]:
         split = classification_split()
         pretrain_wall, unlabeled = 0.0, 0
         output = train_cls_peer(
-            split.train[:QUICK_PEER_IMAGES] if quick else split.train,  # type: ignore[arg-type]
+            split.train[:images_cap],  # type: ignore[arg-type]
             split.test_images,
             seed=seed,
             epochs=row.epochs,
