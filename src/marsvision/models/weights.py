@@ -21,10 +21,10 @@ An encoder with one input channel takes 3-channel weights by summing its first c
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 from torch import Tensor, nn
 
@@ -60,11 +60,16 @@ def _read(path: Path) -> object:
     return safe_torch_load(path, what="weights file")
 
 
-def _detect(path: Path, obj: object) -> str:
-    if path.suffix == ".npz":
-        return "simclrv2"
+def _as_mapping(path: Path, obj: object) -> Mapping[str, object]:
     if not isinstance(obj, Mapping):
         raise ValueError(f"{path}: expected a dict, found {type(obj).__name__}")
+    return obj
+
+
+def _detect(path: Path, file_obj: object) -> str:
+    if path.suffix == ".npz":
+        return "simclrv2"
+    obj = _as_mapping(path, file_obj)
     if "encoder_name" in obj:
         return "marsvision"
     inner = obj.get("state_dict")
@@ -87,29 +92,50 @@ def _strip_encoder_prefix(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
-def _state_dict(path: Path, obj: object, kind: str) -> tuple[dict[str, Tensor], list[str]]:
-    """Return (the encoder's state dict from the file, keys deliberately dropped)."""
-    if kind == "simclrv2" and path.suffix == ".npz":
-        obj = convert_simclrv2(obj)  # type: ignore[arg-type]
-    if not isinstance(obj, Mapping):
-        raise ValueError(f"{path}: expected a dict, found {type(obj).__name__}")
-    if kind == "torchvision":
-        flat = dict(obj)
-        dropped = [k for k in flat if k.startswith(_CLASSIFIER_PREFIXES)]
-        return {k: v for k, v in flat.items() if k not in dropped}, dropped
-    inner = obj.get("state_dict")
+def _wrapped_state(path: Path, obj: object, kind: str) -> Mapping[str, Tensor]:
+    """The ``state_dict`` inside a checkpoint dict (every kind but torchvision's wraps its weights so)."""
+    inner = _as_mapping(path, obj).get("state_dict")
     if not isinstance(inner, Mapping):
         raise ValueError(f"{path}: no 'state_dict' in the file (kind={kind})")
-    if kind == "mocov2":
-        prefix = "module.encoder_q."
-        query = {k[len(prefix) :]: v for k, v in inner.items() if k.startswith(prefix)}
-        dropped = [k for k in query if k.startswith("fc.")]
-        return {k: v for k, v in query.items() if not k.startswith("fc.")}, dropped
-    if "encoder_name" in obj:  # exported encoder (marsvision or converted SimCLRv2): keys are the encoder's
+    return inner
+
+
+def _torchvision_state(path: Path, obj: object) -> tuple[dict[str, Tensor], list[str]]:
+    flat = cast(Mapping[str, Tensor], _as_mapping(path, obj))
+    dropped = [k for k in flat if k.startswith(_CLASSIFIER_PREFIXES)]
+    return {k: v for k, v in flat.items() if k not in dropped}, dropped
+
+
+def _mocov2_state(path: Path, obj: object) -> tuple[dict[str, Tensor], list[str]]:
+    prefix = "module.encoder_q."
+    query = {k[len(prefix) :]: v for k, v in _wrapped_state(path, obj, "mocov2").items() if k.startswith(prefix)}
+    dropped = [k for k in query if k.startswith("fc.")]
+    return {k: v for k, v in query.items() if k not in dropped}, dropped
+
+
+def _marsvision_state(path: Path, obj: object) -> tuple[dict[str, Tensor], list[str]]:
+    inner = _wrapped_state(path, obj, "marsvision")
+    if "encoder_name" in _as_mapping(path, obj):  # an exported encoder: its keys are the encoder's
         return dict(inner), []
-    if kind == "marsvision":
-        return _strip_encoder_prefix(inner), []
-    raise ValueError(f"{path}: a {kind} file needs 'encoder_name' and 'state_dict' (run convert_tf first)")
+    return _strip_encoder_prefix(inner), []
+
+
+def _simclrv2_state(path: Path, obj: object) -> tuple[dict[str, Tensor], list[str]]:
+    if path.suffix == ".npz":
+        obj = convert_simclrv2(obj)  # type: ignore[arg-type]
+    inner = _wrapped_state(path, obj, "simclrv2")
+    if "encoder_name" not in _as_mapping(path, obj):
+        raise ValueError(f"{path}: a simclrv2 file needs 'encoder_name' and 'state_dict' (run convert_tf first)")
+    return dict(inner), []
+
+
+_STATE_READERS: dict[str, Callable[[Path, object], tuple[dict[str, Tensor], list[str]]]] = {
+    "torchvision": _torchvision_state,
+    "mocov2": _mocov2_state,
+    "marsvision": _marsvision_state,
+    "simclrv2": _simclrv2_state,
+}
+"""Each file kind's reader: (the encoder's state dict from the file, keys deliberately dropped)."""
 
 
 def _adapt_first_conv(state: dict[str, Tensor], target: Mapping[str, Tensor]) -> list[str]:
@@ -152,7 +178,7 @@ def load_encoder_weights(
     file = Path(path)
     obj = _read(file)
     resolved = _detect(file, obj) if kind == "auto" else kind
-    state, dropped = _state_dict(file, obj, resolved)
+    state, dropped = _STATE_READERS[resolved](file, obj)
     target = encoder.state_dict()
     adapted = _adapt_first_conv(state, target)
     matched = sorted(set(state) & set(target))
