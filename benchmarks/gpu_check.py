@@ -84,7 +84,7 @@ from benchmarks.common import (  # noqa: E402
     time_calls,
 )
 from benchmarks.report import _num  # noqa: E402
-from benchmarks.run_all import _cpu_model, _git_commit, finite  # noqa: E402
+from benchmarks.run_all import cpu_model, finite, git_commit  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SITE = Path(tempfile.gettempdir()) / "marsvision-gpu-site"
@@ -379,9 +379,9 @@ def environment(device: torch.device, dry: bool) -> dict[str, Any]:
     env: dict[str, Any] = {
         "mode": "dry-run" if dry else "gpu",
         "date_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
         "host": platform.node(),
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),

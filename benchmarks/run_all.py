@@ -54,7 +54,8 @@ def machine_name(given: str | None) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "machine"
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """This machine's CPU model name (wall times compare only between runs on one kind of CPU)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -79,7 +80,8 @@ def _cpu_flags() -> list[str]:
     return []
 
 
-def _git_commit() -> str | None:
+def git_commit() -> str | None:
+    """The checkout's HEAD commit, with +dirty when it has uncommitted changes; None outside a git checkout."""
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
     except (OSError, subprocess.CalledProcessError):
@@ -99,8 +101,8 @@ def environment(size: str, threads: int, machine: str) -> dict[str, Any]:
         "machine": machine,
         "size": size,
         "date_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "git_commit": _git_commit(),
-        "cpu": _cpu_model(),
+        "git_commit": git_commit(),
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "cpu_flags": _cpu_flags(),
         "cpu_native_bf16": cpu_has_native_bf16(),

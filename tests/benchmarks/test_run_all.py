@@ -25,7 +25,7 @@ def _fake_benchmark(value: float) -> types.ModuleType:
 def test_each_entry_keeps_the_commit_and_load_of_its_own_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     runs = [("aaaa111", (0.5, 0.4, 0.3), "membank", 1.0), ("bbbb222", (1.9, 1.5, 1.2), "inference", 2.0)]
     for commit, load, name, value in runs:
-        monkeypatch.setattr(run_all, "_git_commit", lambda commit=commit: commit)
+        monkeypatch.setattr(run_all, "git_commit", lambda commit=commit: commit)
         monkeypatch.setattr(run_all.os, "getloadavg", lambda load=load: load)
         monkeypatch.setitem(sys.modules, f"benchmarks.{name}", _fake_benchmark(value))
         assert run_all.main(["--only", name, "--size", "tiny", "--machine", "m", "--out", str(tmp_path)]) == 0
