@@ -239,7 +239,7 @@ def _run_training(
         )
     from marsvision.training.api import train
 
-    result = train(None if resume is not None else config, resume=resume, argv=sys.argv)
+    result = train(None if resume is not None else config, resume=resume, argv=_command_line())
     _emit(result, as_json)
 
 
@@ -324,7 +324,7 @@ def sweep(
         return
     from marsvision.training.sweep import run_sweep
 
-    _emit(run_sweep(recipe, extra, seeds=seed_list, out=out, argv=sys.argv), as_json)
+    _emit(run_sweep(recipe, extra, seeds=seed_list, out=out, argv=_command_line()), as_json)
 
 
 @app.command()
@@ -648,6 +648,15 @@ def one_line(error: BaseException) -> str:
     return " ".join(message.split())
 
 
+_COMMAND_LINE: list[str] = []
+"""The command line :func:`main` is running, as a run's ``meta.json`` records it; empty outside ``main``."""
+
+
+def _command_line() -> list[str]:
+    """What a run records as its command: ``main``'s arguments (also when called from Python), else ``sys.argv``."""
+    return list(_COMMAND_LINE or sys.argv)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``marsvision`` console script; errors print one line, not a traceback.
 
@@ -659,6 +668,7 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     flags = [a for a in args if a in GLOBAL_FLAGS]
     debug = "--debug" in flags
+    _COMMAND_LINE[:] = sys.argv if argv is None else ["marsvision", *args]
     try:
         code = app(
             args=[*flags, *(a for a in args if a not in GLOBAL_FLAGS)], prog_name="marsvision", standalone_mode=False
@@ -677,6 +687,8 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(int(getattr(error, "exit_code", EXIT_ERROR)))
         typer.echo(f"marsvision: error: {one_line(error)}", err=True)
         sys.exit(EXIT_ERROR)
+    finally:
+        _COMMAND_LINE.clear()
     sys.exit(code if isinstance(code, int) else 0)
 
 

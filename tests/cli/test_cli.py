@@ -106,3 +106,33 @@ def test_resume_refuses_overrides(tmp_path: Path):
     result = runner.invoke(app, ["train", "--resume", str(tmp_path), "optim.lr=1"])
     assert isinstance(result.exception, ValueError)
     assert "saved config" in str(result.exception)
+
+
+def test_a_run_started_from_python_records_the_command_main_was_given(
+    paired_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    from marsvision.cli import main
+
+    args = [
+        "train",
+        "-r",
+        "demo-label-fractions",
+        "data.dataset=paired-folder",
+        f"data.root={paired_folder}",
+        "data.class_mode=terrain4",
+        "data.image_size=32",
+        "data.test_holdout=2",
+        "model.encoder=r18_0.25x_sk0",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=1",
+        "trainer.device=cpu",
+        f"runs_root={tmp_path / 'runs'}",
+        "--json",
+    ]
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+
+    assert exit_.value.code == 0
+    result = json.loads(capsys.readouterr().out.splitlines()[-1])
+    meta = json.loads((Path(result["run_dir"]) / "meta.json").read_text())
+    assert meta["command"] == ["marsvision", *args]  # not the test runner's own sys.argv
