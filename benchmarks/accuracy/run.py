@@ -23,6 +23,8 @@ run, so tests can run in between without being timed.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import resource
@@ -43,7 +45,7 @@ from benchmarks.accuracy.data import (
     write_quick_shared_data,
     write_segmentation_dev_folder,
 )
-from benchmarks.run_all import _cpu_model
+from benchmarks.run_all import cpu_model
 from marsvision.runfolder import META_FILE
 from marsvision.training.config import recipe_chain
 from marsvision.training.data import SHARED_DATA_ENV, resolve_root
@@ -397,14 +399,36 @@ def run_peer(row: Row, seed: int, work: Path, quick: bool) -> dict[str, Any]:
     }
 
 
-def _marsvision(args: list[str]) -> dict[str, Any]:
-    """Run a marsvision command with ``--json`` and return its result."""
-    command = [sys.executable, "-m", "marsvision.cli", *args, "--json"]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+def _marsvision(args: list[str], in_process: bool = False) -> dict[str, Any]:
+    """Run a marsvision command with ``--json`` and return its result.
+
+    ``in_process`` runs the CLI in this process (``--quick``: a new process's imports take longer than the run).
+    """
+    run = _cli_in_this_process if in_process else _cli_in_a_child
+    returncode, stdout, stderr = run([*args, "--json"])
+    if returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed ({returncode}):\n{stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
     return result
+
+
+def _cli_in_a_child(args: list[str]) -> tuple[int, str, str]:
+    done = subprocess.run([sys.executable, "-m", "marsvision.cli", *args], capture_output=True, text=True, cwd=ROOT)
+    return done.returncode, done.stdout, done.stderr
+
+
+def _cli_in_this_process(args: list[str]) -> tuple[int, str, str]:
+    from marsvision.cli import main
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code: object = 0
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            main(args)
+        except SystemExit as exit_:  # main always exits, with 0 on success
+            code = exit_.code
+    returncode = code if isinstance(code, int) else 0 if code is None else 1
+    return returncode, stdout.getvalue(), stderr.getvalue()
 
 
 def trained_by_this_library(run_dir: Path, repo: Path = ROOT) -> bool:
@@ -479,7 +503,8 @@ def run_marsvision(row: Row, seed: int, work: Path, quick: bool) -> dict[str, An
                     f"seed={seed}",
                     f"runs_root={work}",
                     *quick_trainer,
-                ]
+                ],
+                in_process=quick,
             )
             cache.write_text(json.dumps(pretrained))
         pretrain_wall = float(pretrained["wall_time_s"])
@@ -497,7 +522,8 @@ def run_marsvision(row: Row, seed: int, work: Path, quick: bool) -> dict[str, An
             f"runs_root={work}",
             f"name={row.pipeline}-seed{seed}",
             *quick_trainer,
-        ]
+        ],
+        in_process=quick,
     )
     evaluation = json.loads((Path(result["run_dir"]) / "eval.json").read_text())
     seen = result["images_seen"]
@@ -529,7 +555,7 @@ def run_one(row: Row, seed: int, out: Path, quick: bool) -> dict[str, Any]:
         load_before=round(load_before, 2),
         load_after=round(os.getloadavg()[0], 2),
         threads=int(__import__("torch").get_num_threads()),
-        cpu=_cpu_model(),  # wall times compare only on one kind of CPU; bf16 recipes train in float32 without it
+        cpu=cpu_model(),  # wall times compare only on one kind of CPU; bf16 recipes train in float32 without it
         native_bf16=cpu_has_native_bf16(),
         finished=time.strftime("%Y-%m-%d %H:%M:%S"),
     )

@@ -17,6 +17,7 @@ from benchmarks.accuracy import data  # noqa: E402
 from benchmarks.accuracy.run import (  # noqa: E402
     Row,
     _finished_run,
+    _marsvision,
     _percent,
     _run_file,
     _run_here,
@@ -86,6 +87,12 @@ def test_a_quick_row_that_fails_says_why_and_leaves_no_result(tmp_path: Path) ->
 
     assert failure is not None and "unknown recipe 'no-such-recipe'" in failure.splitlines()[-1]
     assert not _run_file(row, 0, tmp_path).exists()
+
+
+def test_a_command_run_in_this_process_answers_as_in_a_child() -> None:
+    assert _marsvision(["recipes"], in_process=True) == _marsvision(["recipes"])
+    with pytest.raises(RuntimeError, match="unknown recipe 'no-such-recipe'"):
+        _marsvision(["train", "-r", "no-such-recipe"], in_process=True)
 
 
 def test_classes_missing_from_the_test_set_have_no_per_class_accuracy() -> None:
