@@ -17,6 +17,7 @@ run, so tests can run in between without being timed.
     python -m benchmarks.accuracy.run --only seg-100  # rows whose key contains this text (or is this text)
     python -m benchmarks.accuracy.run --seed 0        # one seed of every row
     python -m benchmarks.accuracy.run --table         # only summarise what is there
+    python -m benchmarks.accuracy.run --any-machine   # also on a CPU without native bfloat16 (refused otherwise)
     python -m benchmarks.accuracy.run --dev-folder /tmp/dev-ai4mars  # the non-test images, to tune recipes on
 """
 
@@ -112,6 +113,11 @@ QUICK_PEER_IMAGES = 64
 """``--quick``'s peers train on the first 64 labeled images; the SimCLR peer pretrains on 64 (one batch)."""
 BATCHED_SIMCLR_VIEWS = ("simclr.batched_views=true",)
 """That pretraining with its views made a batch at a time on the device (issue #16's fast setting)."""
+NO_NATIVE_BF16 = (
+    "[accuracy] this CPU has no native bfloat16 (avx512_bf16, amx_bf16): the bf16 recipes would train in float32, "
+    "slower and with other numerics than the rows' other seeds; run on such a machine, or pass --any-machine"
+)
+"""Why a full run stops before its first row on such a CPU (session 14's AVX2 machine ran Method B 3.7x slower)."""
 ROWS: tuple[Row, ...] = (
     Row("segmentation", 100, "seg-peer-scratch", SEG_SEEDS_FEW, epochs=45),
     Row("segmentation", 100, "seg-peer-simclr", SEG_SEEDS_FEW, epochs=45, pretrain="simclr"),
@@ -583,7 +589,8 @@ def _rounded(value: Any, digits: int = 2) -> Any:
 def summarise(rows: tuple[Row, ...], out: Path) -> dict[str, Any]:
     """``{"rows": [...], "not_run": [...]}`` from the per-seed files, ``not_run`` naming rows with no seed yet.
 
-    Each row: mean ± sample std per metric, mean wall time, the images it saw, its note.
+    Each row: mean ± sample std per metric, mean wall time, the images it saw, the CPU models its seeds ran on
+    (where recorded), its note.
     """
     summary, not_run = [], []
     for row in rows:
@@ -602,6 +609,7 @@ def summarise(rows: tuple[Row, ...], out: Path) -> dict[str, Any]:
                 "wall_s": statistics.fmean(run["wall_s"] for run in runs),
                 "images_seen": runs[0]["images_seen"],
                 "complete": len(runs) == len(row.seeds),
+                "cpus": sorted({run["cpu"] for run in runs if "cpu" in run}),  # recorded since 2026-12-02
                 "note": row.note,
             }
         )
@@ -632,6 +640,8 @@ def markdown(summary: dict[str, Any]) -> str:
                 )
             seen = entry["images_seen"]
             seeds = ",".join(map(str, entry["seeds"])) + ("" if entry["complete"] else " (incomplete)")
+            if len(entry["cpus"]) > 1:  # wall times (and bf16 or not) differ between those machines
+                seeds += f" ({len(entry['cpus'])} kinds of CPU)"
             lines.append(
                 f"| {entry['pipeline']} | {seeds} | "
                 + " | ".join(cells)
@@ -688,6 +698,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--dev-folder", type=Path, help="link the segmentation images outside the test set here (for tuning) and exit"
     )
+    parser.add_argument(
+        "--any-machine",
+        action="store_true",
+        help="run full rows on a CPU without native bfloat16 too (their bf16 recipes then train in float32)",
+    )
     parser.add_argument("--one", nargs=2, metavar=("ROW", "SEED"), help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -714,6 +729,9 @@ def main(argv: list[str] | None = None) -> int:
             for row in chosen
             if seed in row.seeds and args.seed in (None, seed) and not _run_file(row, seed, out).is_file()
         ]
+        if pending and not (args.quick or args.any_machine or cpu_has_native_bf16()):
+            print(NO_NATIVE_BF16, file=sys.stderr)
+            return 2
         for number, (row, seed) in enumerate(pending, start=1):
             _wait_while_paused()
             print(f"[accuracy] {number}/{len(pending)}: {row.key} seed {seed}", file=sys.stderr, flush=True)

@@ -183,3 +183,34 @@ def test_pretraining_is_shared_by_rows_with_the_same_overrides_only(tmp_path: Pa
     assert pretraining_cache(row("c", "simclr.batched_views=true"), 1, tmp_path, quick=True) == pretraining_cache(
         batched, 1, tmp_path, quick=True
     )
+
+
+def test_a_full_run_stops_before_its_first_row_on_a_cpu_without_native_bf16(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks.accuracy import run
+
+    started: list[str] = []
+    monkeypatch.setattr(run, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(run, "_run_in_child", lambda row, seed, out: started.append(row.key))
+    monkeypatch.setattr(run, "RESULTS", tmp_path)  # the summary of a full run goes there, not over the committed one
+
+    assert run.main(["--only", "cls-all-cls-peer-ce", "--seed", "0", "--out", str(tmp_path)]) == 2
+    assert started == [] and "no native bfloat16" in capsys.readouterr().err
+
+    assert run.main(["--only", "cls-all-cls-peer-ce", "--seed", "0", "--out", str(tmp_path), "--any-machine"]) == 0
+    assert started == ["cls-all-cls-peer-ce"]
+
+
+def test_the_table_says_when_a_rows_seeds_ran_on_different_cpus(tmp_path: Path) -> None:
+    row = Row("classification", "all", "cls-peer-ce", (0, 1, 2))
+    for seed, cpu in ((0, "AMD EPYC"), (1, "Intel Xeon Platinum"), (2, None)):  # seed 2 predates the record
+        run = {"seed": seed, "metrics": {"top1": 60.0}, "wall_s": 10.0, "images_seen": {"labeled": 1, "unlabeled": 0}}
+        path = tmp_path / "runs" / row.key / f"seed{seed}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(run | ({"cpu": cpu} if cpu else {})))
+
+    summary = write_summary((row,), tmp_path, tmp_path)
+
+    assert summary["rows"][0]["cpus"] == ["AMD EPYC", "Intel Xeon Platinum"]
+    assert "| cls-peer-ce | 0,1,2 (2 kinds of CPU) |" in (tmp_path / "accuracy.md").read_text()
