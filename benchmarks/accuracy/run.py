@@ -110,7 +110,7 @@ CE_AT_PEER_EPOCHS = (f"trainer.max_epochs={CLS_PEER_EPOCHS}", *ADAM)
 QUICK_TRAINER = ("trainer.max_epochs=1", "trainer.limit_train_batches=2")
 """``--quick``'s marsvision runs, pretraining included: two steps of one epoch, each row end to end in seconds."""
 QUICK_PRETRAIN_BATCH = ("data.batch_size=16",)
-"""``--quick``'s pretraining batches: at the recipes' 64 the six pretrainings took 125 s of a 414-s quick run, at 16 32 s."""
+"""``--quick``'s pretraining batches: at the recipes' 64 its six pretrainings took 125 s of 414, at 16 they take 32."""
 QUICK_PEER_IMAGES = 64
 """``--quick``'s peers train on the first 64 labeled images; the SimCLR peer pretrains on 64 (one batch)."""
 BATCHED_SIMCLR_VIEWS = ("simclr.batched_views=true",)
