@@ -79,3 +79,40 @@ def test_only_the_labeled_images_move_the_encoders_batchnorm_running_statistics(
         torch.testing.assert_close(ours.running_mean, theirs.running_mean)
         torch.testing.assert_close(ours.running_var, theirs.running_var)
         assert ours.momentum == theirs.momentum
+
+
+def _wang_batch() -> dict:
+    return {
+        "labeled": {"image": torch.rand(4, 3, 16, 16), "label": torch.tensor([0, 1, 2, 3])},
+        "balanced": {"image": torch.rand(8, 3, 16, 16), "label": torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])},
+        "unlabeled-views": {"views": [torch.rand(5, 3, 16, 16), torch.rand(5, 3, 16, 16)]},
+    }
+
+
+def _collapse_measure(z: torch.Tensor) -> float:
+    """SimSiam's measure by hand in float64: the mean over dimensions of the std over the batch of z / ‖z‖."""
+    unit = z.double() / z.double().norm(dim=1, keepdim=True)
+    mean = unit.mean(dim=0)
+    return float(((unit - mean) ** 2).sum(dim=0).div(len(z) - 1).sqrt().mean())
+
+
+def test_method_b_logs_how_far_its_unlabeled_embeddings_and_features_are_from_collapse():
+    torch.manual_seed(0)
+    module = _tiny(method_class("wang-cls")).eval()
+    batch = _wang_batch()
+    with torch.no_grad():
+        parts = module.extra_parts(batch)
+        features = module.model.encoder(batch["unlabeled-views"]["views"][0])
+        embedding = module.model.unsupervised_head(features)
+    assert parts["similarity_embedding_std"].item() == pytest.approx(_collapse_measure(embedding), rel=1e-5)
+    assert parts["unlabeled_feature_std"].item() == pytest.approx(_collapse_measure(features), rel=1e-5)
+    assert parts["similarity_embedding_std"].item() > 0.0
+
+    last = [layer for layer in module.model.unsupervised_head.modules() if isinstance(layer, torch.nn.Linear)][-1]
+    with torch.no_grad():  # H_u collapsed: every image maps to its bias
+        last.weight.zero_()
+        last.bias.fill_(0.5)
+        collapsed = module.extra_parts(batch)
+    assert collapsed["similarity"].item() == pytest.approx(-1.0, abs=1e-6)
+    assert collapsed["similarity_embedding_std"].item() == pytest.approx(0.0, abs=1e-6)
+    assert collapsed["unlabeled_feature_std"].item() == pytest.approx(parts["unlabeled_feature_std"].item())

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, cast
 
 import torch
 import torch.nn.functional as F
+from lightly.utils.debug import std_of_l2_normalized
 from torch import Tensor, nn
 from torchvision.transforms import v2
 
@@ -206,6 +207,11 @@ class WangClassification(CrossEntropyClassification):
 
     L_s: inter-class contrast between two different images of every class (class-balanced stream, H_s);
     L_u: negative cosine similarity of two strong views of each unlabeled image (H_u).
+
+    L_u has positives only, so a constant embedding minimises it (L_u = −1). Logged with it, SimSiam's measure of
+    collapse (lightly's ``std_of_l2_normalized``: 0 for a constant, about 1/√d for spread d-dim vectors) of the
+    first view's embedding H_u(B(x)) and of its backbone features B(x) tell whether the head alone collapsed or
+    the backbone with it.
     """
 
     streams: ClassVar[tuple[Stream, ...]] = ("labeled", "balanced", "unlabeled-views")
@@ -219,7 +225,11 @@ class WangClassification(CrossEntropyClassification):
         z1 = self.model.embed_supervised(first)  # (C, D)
         z2 = self.model.embed_supervised(second)
         view1, view2 = batch["unlabeled-views"]["views"][:2]
+        features = self.model.encoder(view1)  # (M, F)
+        u1 = self.model.unsupervised_head(features)  # (M, P)
         return {
             "inter_class": inter_class_contrastive_loss(z1, z2, classes, self.config.classification.temperature),
-            "similarity": similarity_loss(self.model.embed_unsupervised(view1), self.model.embed_unsupervised(view2)),
+            "similarity": similarity_loss(u1, self.model.embed_unsupervised(view2)),
+            "similarity_embedding_std": std_of_l2_normalized(u1.float()),
+            "unlabeled_feature_std": std_of_l2_normalized(features.float()),
         }
