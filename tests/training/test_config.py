@@ -49,6 +49,20 @@ def test_int_is_accepted_where_float_is_expected_and_none_where_optional():
     assert config.data.chronological == 0.6
 
 
+def test_exponent_notation_is_a_float_on_the_command_line_and_in_a_recipe(tmp_path):
+    # PyYAML reads 1e-6 (no dot) as text; a user means one millionth
+    config = load_config(None, ["optim.lr=1e-6", "optim.pretrained_backbone_lr=2.5E-4", "data.chronological=6e-1"])
+    assert (config.optim.lr, config.optim.pretrained_backbone_lr, config.data.chronological) == (1e-6, 2.5e-4, 0.6)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("optim:\n  lr: 3e-4\n  weight_decay: -1e-2\n")
+    with pytest.raises(ConfigError, match=r"optim\.weight_decay must be >= 0, got -0\.01"):
+        load_config(str(recipe))
+    assert load_config(str(recipe), ["optim.weight_decay=1e-2"]).optim.lr == 3e-4
+    with pytest.raises(ConfigError, match=r"optim\.lr: expected float, got str '1e-6x'"):
+        load_config(None, ["optim.lr=1e-6x"])
+    assert load_config(None, ["name=1e-6"]).name == "1e-6"  # a text field keeps the text
+
+
 def test_unknown_key_names_the_key_and_suggests_the_close_one():
     with pytest.raises(ConfigError, match=r"unknown config key 'optim\.lrr'.*did you mean 'lr'"):
         load_config(None, ["optim.lrr=0.1"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import sys
 import types
 import typing
@@ -595,8 +596,13 @@ def _describe(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
+_EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+"""``1e-6``: YAML 1.1 (PyYAML) reads a number in exponent notation without a dot as text; YAML 1.2 reads it as a
+float, as a user means it."""
+
+
 def _coerce(value: Any, tp: Any, key: str) -> Any:
-    """Check ``value`` against the annotation ``tp``; ints pass as floats, nothing else is converted."""
+    """Check ``value`` against the annotation ``tp``; ints and ``1e-6`` text pass as floats, nothing else converts."""
     origin = get_origin(tp)
     if origin is Annotated:
         base, *extras = get_args(tp)
@@ -643,6 +649,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         (item_type,) = get_args(tp)
         return [_coerce(item, item_type, f"{key}[{i}]") for i, item in enumerate(value)]
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is float and isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value):
         return float(value)
     if tp is str and isinstance(value, (int, float)) and not isinstance(value, bool):
         # YAML reads `precision: 32` as an int; a string field accepts the number's text.
