@@ -99,6 +99,9 @@ MSL_SIMCLR_RECIPE = "simclr-resnet18-msl128-cpu"
 """The classifier's encoder pretrained on MSL v1's train and val images, unlabeled (issue #12: use every image)."""
 DENSECL_ON_STRIDE_32 = ("model.output_stride=32",)
 """DenseCL on the undilated map SimCLR pretrains on (DenseCL uses C5 too): the dense term is the only change."""
+PAPER_002_LEARNING_RATES = ("optim.pretrained_backbone_lr=1e-6",)
+"""Paper 002 §6.1: the pretrained backbone B and the heads H_s, H_u at 1e-6, the classifier H_cls at 1e-3 (at the
+recipe's 1e-3 for all of them, H_u collapses within 20 steps and L_u then gives no gradient: docs/results)."""
 RANDOM_INIT = ("model.weights=null",)
 """For the rows that measure a pretrained recipe from random init."""
 CLS_PEER_EPOCHS = 20
@@ -304,6 +307,16 @@ ROWS: tuple[Row, ...] = (
         recipe="wang-cls-msl128-ours-cpu",
         pretrain=MSL_SIMCLR_RECIPE,
         note="Method B from the same SimCLR encoder (paper 002 starts from MoCo v2 on ImageNet: +2.3 in its Table 4)",
+    ),
+    Row(
+        "classification",
+        "all",
+        "wang-cls-msl128-ours-cpu-simclr-paper-lr",
+        CLS_SEEDS,
+        recipe="wang-cls-msl128-ours-cpu",
+        pretrain=MSL_SIMCLR_RECIPE,
+        overrides=PAPER_002_LEARNING_RATES,
+        note="that row with paper 002's learning rates: B, H_s and H_u at 1e-6, only H_cls at 1e-3",
     ),
 )
 """The rows in the order they run."""
