@@ -119,8 +119,8 @@ QUICK_PEER_IMAGES = 64
 BATCHED_SIMCLR_VIEWS = ("simclr.batched_views=true",)
 """That pretraining with its views made a batch at a time on the device (issue #16's fast setting)."""
 NO_NATIVE_BF16 = (
-    "[accuracy] this CPU has no native bfloat16 (avx512_bf16, amx_bf16): the bf16 recipes would train in float32, "
-    "slower and with other numerics than the rows' other seeds; run on such a machine, or pass --any-machine"
+    "[accuracy] this CPU has no native bfloat16 (avx512_bf16, amx_bf16, Arm's bf16): bf16 recipes would train in "
+    "float32, slower and with other numerics than the rows' other seeds; run on such a machine, or pass --any-machine"
 )
 """Why a full run stops before its first row on such a CPU (session 14's AVX2 machine ran Method B 3.7x slower)."""
 ROWS: tuple[Row, ...] = (
@@ -439,15 +439,26 @@ def _cli_in_a_child(args: list[str]) -> tuple[int, str, str]:
 
 
 def _cli_in_this_process(args: list[str]) -> tuple[int, str, str]:
-    from marsvision.cli import main
+    """The command as a child would run it: what a run changes of the environment and torch's thread count is
+    put back afterwards, and an interrupted command interrupts the driver."""
+    import torch
+
+    from marsvision.cli import EXIT_INTERRUPTED, main
 
     stdout, stderr = io.StringIO(), io.StringIO()
     code: object = 0
+    environment, threads = dict(os.environ), torch.get_num_threads()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
         try:
             main(args)
         except SystemExit as exit_:  # main always exits, with 0 on success
             code = exit_.code
+        finally:
+            os.environ.clear()
+            os.environ.update(environment)
+            torch.set_num_threads(threads)
+    if code == EXIT_INTERRUPTED:
+        raise KeyboardInterrupt
     returncode = code if isinstance(code, int) else 0 if code is None else 1
     return returncode, stdout.getvalue(), stderr.getvalue()
 

@@ -16,6 +16,7 @@ if str(ROOT) not in sys.path:  # as in test_accuracy_peers.py: `benchmarks` must
 from benchmarks.accuracy import data  # noqa: E402
 from benchmarks.accuracy.run import (  # noqa: E402
     Row,
+    _cli_in_this_process,
     _finished_run,
     _marsvision,
     _percent,
@@ -93,6 +94,33 @@ def test_a_command_run_in_this_process_answers_as_in_a_child() -> None:
     assert _marsvision(["recipes"], in_process=True) == _marsvision(["recipes"])
     with pytest.raises(RuntimeError, match="unknown recipe 'no-such-recipe'"):
         _marsvision(["train", "-r", "no-such-recipe"], in_process=True)
+
+
+def test_a_command_run_in_this_process_leaves_the_process_as_it_found_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    import torch
+
+    import marsvision.cli
+
+    def a_run_that_changes_the_process(args: list[str]) -> None:
+        os.environ["MARSVISION_RUN_DIR"] = "/somewhere"  # what a multi-device run sets for its workers
+        torch.set_num_threads(1)
+        raise SystemExit(0)
+
+    threads = torch.get_num_threads()
+    monkeypatch.delenv("MARSVISION_RUN_DIR", raising=False)
+    monkeypatch.setattr(marsvision.cli, "main", a_run_that_changes_the_process)
+
+    assert _cli_in_this_process(["train"])[0] == 0
+    assert "MARSVISION_RUN_DIR" not in os.environ and torch.get_num_threads() == threads
+
+    def interrupted(args: list[str]) -> None:
+        raise SystemExit(marsvision.cli.EXIT_INTERRUPTED)
+
+    monkeypatch.setattr(marsvision.cli, "main", interrupted)
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C stops the driver, as it stopped a driver with children
+        _cli_in_this_process(["train"])
 
 
 def test_classes_missing_from_the_test_set_have_no_per_class_accuracy() -> None:

@@ -33,7 +33,6 @@ from marsvision.models.convert_tf import convert_simclrv2, load_tf_variables
 from marsvision.torchfiles import safe_torch_load
 
 WeightsKind = Literal["auto", "torchvision", "mocov2", "marsvision", "simclrv2"]
-KINDS: tuple[str, ...] = ("auto", "torchvision", "mocov2", "marsvision", "simclrv2")
 
 _log = logging.getLogger(__name__)
 _CLASSIFIER_PREFIXES = ("fc.", "classifier.")
@@ -136,6 +135,7 @@ _STATE_READERS: dict[str, Callable[[Path, object], tuple[dict[str, Tensor], list
     "simclrv2": _simclrv2_state,
 }
 """Each file kind's reader: (the encoder's state dict from the file, keys deliberately dropped)."""
+KINDS: tuple[str, ...] = ("auto", *_STATE_READERS)
 
 
 def _adapt_first_conv(state: dict[str, Tensor], target: Mapping[str, Tensor]) -> list[str]:

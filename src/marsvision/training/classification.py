@@ -79,7 +79,10 @@ class CrossEntropyClassification(MarsvisionModule):
         return {"ce": self.supervised_loss(images, targets)}
 
     def extra_parts(self, batch: dict[str, Any]) -> dict[str, Tensor]:
-        """Unweighted loss parts from the other streams, each named in :attr:`loss_weights`."""
+        """Unweighted loss parts from the other streams (named in :attr:`loss_weights`) and statistics to log.
+
+        A name outside :attr:`loss_weights` is logged beside the loss parts and does not enter the loss.
+        """
         return {}
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
@@ -230,6 +233,6 @@ class WangClassification(CrossEntropyClassification):
         return {
             "inter_class": inter_class_contrastive_loss(z1, z2, classes, self.config.classification.temperature),
             "similarity": similarity_loss(u1, self.model.embed_unsupervised(view2)),
-            "similarity_embedding_std": std_of_l2_normalized(u1.float()),
-            "unlabeled_feature_std": std_of_l2_normalized(features.float()),
+            "similarity_embedding_std": std_of_l2_normalized(u1.detach().float()),
+            "unlabeled_feature_std": std_of_l2_normalized(features.detach().float()),
         }
