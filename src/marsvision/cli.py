@@ -14,6 +14,7 @@ import logging
 import re
 import sys
 import warnings
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, cast
 
@@ -279,6 +280,9 @@ def evaluate(
     target: Annotated[Path, typer.Argument(help="Run directory or checkpoint file.")],
     split: Annotated[str | None, typer.Option(help="Split to evaluate (default: the run's eval split).")] = None,
     data_root: Annotated[str | None, typer.Option(help="Dataset root, if it moved since training.")] = None,
+    tta: Annotated[
+        str | None, typer.Option(help="Test-time augmentation: flip or none (default: the run's own).")
+    ] = None,
     device: Device = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -287,7 +291,7 @@ def evaluate(
     from marsvision.training.api import evaluate_checkpoint
 
     try:
-        result = evaluate_checkpoint(target, split=split, data_root=data_root, device=device)
+        result = evaluate_checkpoint(target, split=split, data_root=data_root, device=device, tta=tta)
     except UnknownSplitError as error:
         if split is None:
             raise  # the run's own split: its config says which
@@ -648,13 +652,13 @@ def one_line(error: BaseException) -> str:
     return " ".join(message.split())
 
 
-_COMMAND_LINE: list[str] = []
-"""The command line :func:`main` is running, as a run's ``meta.json`` records it; empty outside ``main``."""
+_COMMAND_LINE: ContextVar[list[str] | None] = ContextVar("marsvision_command_line", default=None)
+"""The command line :func:`main` is running, as a run's ``meta.json`` records it; None outside ``main``."""
 
 
 def _command_line() -> list[str]:
     """What a run records as its command: ``main``'s arguments (also when called from Python), else ``sys.argv``."""
-    return list(_COMMAND_LINE or sys.argv)
+    return list(_COMMAND_LINE.get() or sys.argv)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -668,7 +672,7 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     flags = [a for a in args if a in GLOBAL_FLAGS]
     debug = "--debug" in flags
-    _COMMAND_LINE[:] = sys.argv if argv is None else ["marsvision", *args]
+    command_line = _COMMAND_LINE.set(list(sys.argv) if argv is None else ["marsvision", *args])
     try:
         code = app(
             args=[*flags, *(a for a in args if a not in GLOBAL_FLAGS)], prog_name="marsvision", standalone_mode=False
@@ -688,7 +692,7 @@ def main(argv: list[str] | None = None) -> None:
         typer.echo(f"marsvision: error: {one_line(error)}", err=True)
         sys.exit(EXIT_ERROR)
     finally:
-        _COMMAND_LINE.clear()
+        _COMMAND_LINE.reset(command_line)
     sys.exit(code if isinstance(code, int) else 0)
 
 

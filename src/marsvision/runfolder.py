@@ -43,9 +43,15 @@ SUMMARY_JSON = "summary.json"
 """Sweep folder: mean ± sample std per grid point over seeds."""
 
 
-def eval_file(split: str | None = None) -> str:
-    """``eval.json`` for the run's own test evaluation, ``eval-<split>.json`` for a later ``evaluate --split``."""
-    return EVAL_FILE if split is None else f"eval-{split}.json"
+def eval_file(split: str | None = None, tta: str = "none") -> str:
+    """``eval.json`` for the run's own test evaluation, ``eval-<split>[-tta-<mode>].json`` for a later one.
+
+    A later ``evaluate --split S`` writes ``eval-S.json``; with test-time augmentation ``eval-S-tta-flip.json``,
+    beside the plain one.
+    """
+    if split is None:
+        return EVAL_FILE
+    return f"eval-{split}.json" if tta == "none" else f"eval-{split}-tta-{tta}.json"
 
 
 def last_checkpoint(run_dir: Path) -> Path:

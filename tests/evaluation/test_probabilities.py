@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from marsvision.inference.probabilities import class_probabilities, softmax
+from marsvision.evaluation.probabilities import class_probabilities, softmax
 
 
 def column_logits(batch: np.ndarray) -> np.ndarray:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from marsvision.evaluation.probabilities import softmax
 from marsvision.inference.predict import Predictor
-from marsvision.inference.probabilities import softmax
 from marsvision.inference.spec import ModelSpec
 from marsvision.inference.tiling import tiled_probabilities, window_starts
 

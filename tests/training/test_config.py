@@ -61,6 +61,8 @@ def test_exponent_notation_is_a_float_on_the_command_line_and_in_a_recipe(tmp_pa
     with pytest.raises(ConfigError, match=r"optim\.lr: expected float, got str '1e-6x'"):
         load_config(None, ["optim.lr=1e-6x"])
     assert load_config(None, ["name=1e-6"]).name == "1e-6"  # a text field keeps the text
+    with pytest.raises(ConfigError, match=r"optim\.lr: expected float, got str '1e400'"):
+        load_config(None, ["optim.lr=1e400"])  # not a finite float: no silent infinity
 
 
 def test_unknown_key_names_the_key_and_suggests_the_close_one():

@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from marsvision import runfolder
 from marsvision.data.synth import synthesize_msl_v1
 from marsvision.evaluation.metrics import classification_metrics
 from marsvision.training import api
 from marsvision.training.api import evaluate_checkpoint, train
 from marsvision.training.config import load_config
+from marsvision.training.data import build_eval_dataset
 from marsvision.training.runs import read_metrics
 
 
@@ -124,3 +126,50 @@ def test_evaluation_runs_on_the_device_it_is_given(msl_run, tmp_path: Path, monk
     moved.clear()
     train(config)
     assert devices[-1] == torch.device("cpu") and torch.device("cpu") in moved, "tested on the training device"
+
+
+def test_evaluation_with_flip_tta_averages_each_images_probabilities_with_its_mirrors(paired_folder, tmp_path):
+    config = load_config(
+        None,
+        [
+            "task=segmentation",
+            "data.dataset=paired-folder",
+            f"data.root={paired_folder}",
+            "data.image_size=32",
+            "data.test_holdout=4",
+            "data.val_fraction=0",
+            "data.batch_size=4",
+            "model.encoder=r18_0.25x_sk0",
+            "optim.name=adam",
+            "optim.lr=0.01",
+            "trainer.max_epochs=6",
+            "trainer.early_stopping_patience=null",
+            "trainer.progress_bar=false",
+            "trainer.device=cpu",
+            f"runs_root={tmp_path}",
+        ],
+    )
+    run_dir = Path(train(config)["run_dir"])
+    plain = evaluate_checkpoint(run_dir)  # the run's own test set: the held-out images
+
+    result = evaluate_checkpoint(run_dir, tta="flip")
+
+    module, saved = api.load_module(runfolder.best_checkpoint(run_dir))
+    module.eval().double()
+    dataset, _, split = build_eval_dataset(saved, None)
+    hits = total = 0
+    with torch.no_grad():
+        for item in dataset:
+            image, label = item["image"][None].double(), item["label"]
+            mirrored = module(image.flip(-1)).softmax(1).flip(-1)  # (1, K, H, W), mirrored back
+            pred = (module(image).softmax(1) + mirrored).argmax(1)[0]
+            valid = label != 255
+            hits += int((pred[valid] == label[valid]).sum())
+            total += int(valid.sum())
+    assert result["test_time_augmentation"] == "flip" and plain["test_time_augmentation"] == "none"
+    assert result["metrics"]["acc"] == pytest.approx(hits / total, abs=1e-9)
+    assert result["metrics"]["total"] == total
+    assert result["metrics"]["acc"] != plain["metrics"]["acc"]  # the mirror changed some pixels' class here
+    assert (run_dir / f"eval-{split}-tta-flip.json").is_file() and (run_dir / f"eval-{split}.json").is_file()
+    with pytest.raises(ValueError, match="unknown tta 'rotate'"):
+        evaluate_checkpoint(run_dir, tta="rotate")

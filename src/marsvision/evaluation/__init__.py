@@ -6,6 +6,7 @@ Modules (import from them directly; this package imports nothing heavy on its ow
 * ``metrics``: pure metric functions of a confusion matrix; ``segmentation_metrics``,
   ``classification_metrics``;
 * ``palette``: the class colours shared by plots, reports and prediction overlays;
+* ``probabilities``: logits → class probabilities, with optional test-time augmentation (numpy only);
 * ``plots``: one PNG per function (paper figures);
 * ``runlogs``: readers of run and sweep directories; ``aggregate``: mean ± std over seeds;
 * ``document`` and ``report``: ``write_report(run_or_sweep_dir) -> (html_path, md_path)``.

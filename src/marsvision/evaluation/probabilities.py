@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal, cast, get_args
 
 import numpy as np
 
 LogitsFn = Callable[[np.ndarray], np.ndarray]
 """``float32`` ``(N, C, S, S)`` model input → logits ``(N, K, S, S)`` (segmentation) or ``(N, K)``."""
 
-TTA_MODES = ("none", "flip")
+TtaMode = Literal["none", "flip"]
+TTA_MODES: tuple[TtaMode, ...] = get_args(TtaMode)
 
 
 def softmax(logits: np.ndarray, axis: int = 1) -> np.ndarray:
@@ -20,12 +22,12 @@ def softmax(logits: np.ndarray, axis: int = 1) -> np.ndarray:
     return out
 
 
-def check_tta(tta: str | None) -> str:
+def check_tta(tta: str | None) -> TtaMode:
     """Return the TTA mode (``None`` → ``"none"``); raise ``ValueError`` for an unknown one."""
     mode = tta or "none"
     if mode not in TTA_MODES:
         raise ValueError(f"unknown tta {tta!r}; choose one of {', '.join(TTA_MODES)}")
-    return mode
+    return cast(TtaMode, mode)
 
 
 def class_probabilities(logits_fn: LogitsFn, batch: np.ndarray, tta: str = "none") -> np.ndarray:

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from marsvision.data.errors import DatasetError
+from marsvision.evaluation.probabilities import check_tta, class_probabilities
 from marsvision.inference.inputs import InputImage, expand_inputs
 from marsvision.inference.outputs import (
     AREAS_CSV,
@@ -34,7 +35,6 @@ from marsvision.inference.outputs import (
     write_overlay,
 )
 from marsvision.inference.preprocessing import load_image, model_input
-from marsvision.inference.probabilities import check_tta, class_probabilities
 from marsvision.inference.resample import nearest_resize
 from marsvision.inference.spec import ModelSpec
 from marsvision.inference.tiling import DEFAULT_OVERLAP, tiled_probabilities

@@ -14,6 +14,7 @@ import yaml
 from torch import nn
 
 from marsvision import runfolder
+from marsvision.evaluation.probabilities import check_tta
 from marsvision.models.weights import export_encoder
 from marsvision.torchfiles import safe_torch_load
 from marsvision.training import runs
@@ -214,11 +215,17 @@ def load_module(checkpoint: Path) -> tuple[MarsvisionModule, RunConfig]:
 
 
 def evaluate_checkpoint(
-    target: Path, *, split: str | None = None, data_root: str | None = None, device: str | None = None
+    target: Path,
+    *,
+    split: str | None = None,
+    data_root: str | None = None,
+    device: str | None = None,
+    tta: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate a run's best checkpoint (or a checkpoint file) on ``split``; writes ``eval-<split>.json``.
 
-    ``device``: ``auto`` (default: CUDA when present), ``cpu`` or ``cuda``.
+    ``device``: ``auto`` (default: CUDA when present), ``cpu`` or ``cuda``. ``tta``: ``flip`` or ``none``
+    (default: the run's ``trainer.test_time_augmentation``); with ``flip`` the file is ``eval-<split>-tta-flip.json``.
     """
     if not target.exists():
         raise FileNotFoundError(f"{target}: no such run directory or checkpoint")
@@ -235,6 +242,8 @@ def evaluate_checkpoint(
     module.to(target_device)
     if data_root is not None:
         config.data.root = data_root
+    if tta is not None:
+        config.trainer.test_time_augmentation = check_tta(tta)
     dataset, class_names, split_name = build_eval_dataset(config, split)
     evaluation = evaluate_model(module, dataset, config, class_names, run_dir=run_dir, split=split_name, primary=False)
     return {
@@ -242,5 +251,6 @@ def evaluate_checkpoint(
         "split": split_name,
         "split_images": len(dataset),  # type: ignore[arg-type]
         "task": module.task,
+        "test_time_augmentation": config.trainer.test_time_augmentation,
         "metrics": _headline(evaluation["metrics"]),
     }

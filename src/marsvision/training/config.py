@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 import sys
 import types
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
+
+from marsvision.evaluation.probabilities import TtaMode
 
 
 @dataclass(frozen=True)
@@ -238,6 +241,9 @@ class TrainerConfig:
     early_stopping_patience: NonNegativeInt | None = 10
     """Paper 000 trains up to 50 epochs 'until validation convergence': stop after this many epochs without gain."""
     monitor: str = "val/loss"
+    test_time_augmentation: TtaMode = "none"
+    """How the run's test evaluation (and ``marsvision evaluate``) predicts: ``flip`` averages the class
+    probabilities of each image and of its mirror image, as ``marsvision predict --tta flip`` does."""
     log_every_n_steps: PositiveInt = 10
     limit_train_batches: Annotated[int | float, Bounds(low=0, low_open=True)] = 1.0
     """Batches per epoch: an int counts batches, a float is a share of the epoch (Lightning's rule)."""
@@ -596,7 +602,7 @@ def _describe(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
-_EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+_EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+", re.ASCII)
 """``1e-6``: YAML 1.1 (PyYAML) reads a number in exponent notation without a dot as text; YAML 1.2 reads it as a
 float, as a user means it."""
 
@@ -650,7 +656,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         return [_coerce(item, item_type, f"{key}[{i}]") for i, item in enumerate(value)]
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if tp is float and isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value):
+    if tp is float and isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value) and math.isfinite(float(value)):
         return float(value)
     if tp is str and isinstance(value, (int, float)) and not isinstance(value, bool):
         # YAML reads `precision: 32` as an int; a string field accepts the number's text.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -16,6 +16,7 @@ from marsvision.data.classes import IGNORE_INDEX
 from marsvision.data.labels import downsample_labels
 from marsvision.evaluation.confusion import ConfusionMatrix
 from marsvision.evaluation.metrics import classification_metrics, segmentation_metrics
+from marsvision.evaluation.probabilities import class_probabilities
 from marsvision.progress import progress
 from marsvision.training import runs
 from marsvision.training.config import RunConfig
@@ -162,18 +163,26 @@ def evaluate_model(
     capture = feature_capture(module) if keep_features else None
     sample = PixelFeatureSample(FEATURE_PIXELS, seed=0)
     predictions = ClassificationPredictions() if not segmentation and run_dir is not None and primary else None
+    tta = config.trainer.test_time_augmentation
+    passes = 1 if tta == "none" else 2  # forward passes per batch: the image and its mirror
+
+    def logits_of(images: np.ndarray) -> np.ndarray:
+        return cast(np.ndarray, module(torch.from_numpy(images).to(device)).float().cpu().numpy())
+
     try:
         loader = make_loader(dataset, config.data, batch_size=config.data.batch_size)
         for batch in progress(loader, f"evaluate {split}", "batch"):
-            images = batch["image"].to(device)
-            logits = module(images)  # (N, K, H, W) or (N, K)
-            pred = logits.argmax(1).cpu()
+            if tta == "none":
+                pred = module(batch["image"].to(device)).argmax(1).cpu()  # logits (N, K, H, W) or (N, K)
+            else:
+                probabilities = class_probabilities(logits_of, batch["image"].numpy(), tta)
+                pred = torch.from_numpy(probabilities.argmax(1))
             confusion.update(pred=pred, target=batch["label"])
             if predictions is not None:
                 ids = list(batch.get("id", [str(len(predictions.ids) + i) for i in range(len(pred))]))
                 predictions.add(batch["image"], ids, batch["label"], pred)
             if capture is not None:
-                for features in capture[0]:
+                for features in capture[0][: len(capture[0]) // passes]:  # the unmirrored pass, which the labels fit
                     sample.add(features, batch["label"])
                 capture[0].clear()
             if segmentation and len(panels["image"]) < QUALITATIVE_IMAGES:
@@ -192,9 +201,10 @@ def evaluate_model(
         "class_names": class_names,
         "confusion_matrix": matrix.tolist(),
         "metrics": metrics,
+        "test_time_augmentation": tta,
     }
     if run_dir is not None:
-        runs.write_json_atomic(run_dir / runfolder.eval_file(None if primary else split), evaluation)
+        runs.write_json_atomic(run_dir / runfolder.eval_file(None if primary else split, tta), evaluation)
         scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
         runs.append_metrics(run_dir, {"epoch": -1, "step": -1, "stage": "eval", "split": split, **scalars})
         sampled = sample.arrays()
