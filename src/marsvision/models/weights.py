@@ -91,9 +91,9 @@ def _strip_encoder_prefix(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
-def _wrapped_state(path: Path, obj: object, kind: str) -> Mapping[str, Tensor]:
+def _wrapped_state(path: Path, checkpoint: Mapping[str, object], kind: str) -> Mapping[str, Tensor]:
     """The ``state_dict`` inside a checkpoint dict (every kind but torchvision's wraps its weights so)."""
-    inner = _as_mapping(path, obj).get("state_dict")
+    inner = checkpoint.get("state_dict")
     if not isinstance(inner, Mapping):
         raise ValueError(f"{path}: no 'state_dict' in the file (kind={kind})")
     return inner
@@ -107,14 +107,16 @@ def _torchvision_state(path: Path, obj: object) -> tuple[dict[str, Tensor], list
 
 def _mocov2_state(path: Path, obj: object) -> tuple[dict[str, Tensor], list[str]]:
     prefix = "module.encoder_q."
-    query = {k[len(prefix) :]: v for k, v in _wrapped_state(path, obj, "mocov2").items() if k.startswith(prefix)}
+    inner = _wrapped_state(path, _as_mapping(path, obj), "mocov2")
+    query = {k[len(prefix) :]: v for k, v in inner.items() if k.startswith(prefix)}
     dropped = [k for k in query if k.startswith("fc.")]
     return {k: v for k, v in query.items() if k not in dropped}, dropped
 
 
 def _marsvision_state(path: Path, obj: object) -> tuple[dict[str, Tensor], list[str]]:
-    inner = _wrapped_state(path, obj, "marsvision")
-    if "encoder_name" in _as_mapping(path, obj):  # an exported encoder: its keys are the encoder's
+    checkpoint = _as_mapping(path, obj)
+    inner = _wrapped_state(path, checkpoint, "marsvision")
+    if "encoder_name" in checkpoint:  # an exported encoder: its keys are the encoder's
         return dict(inner), []
     return _strip_encoder_prefix(inner), []
 
@@ -122,8 +124,9 @@ def _marsvision_state(path: Path, obj: object) -> tuple[dict[str, Tensor], list[
 def _simclrv2_state(path: Path, obj: object) -> tuple[dict[str, Tensor], list[str]]:
     if path.suffix == ".npz":
         obj = convert_simclrv2(obj)  # type: ignore[arg-type]
-    inner = _wrapped_state(path, obj, "simclrv2")
-    if "encoder_name" not in _as_mapping(path, obj):
+    checkpoint = _as_mapping(path, obj)
+    inner = _wrapped_state(path, checkpoint, "simclrv2")
+    if "encoder_name" not in checkpoint:
         raise ValueError(f"{path}: a simclrv2 file needs 'encoder_name' and 'state_dict' (run convert_tf first)")
     return dict(inner), []
 
