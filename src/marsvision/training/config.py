@@ -244,6 +244,11 @@ class TrainerConfig:
     test_time_augmentation: TtaMode = "none"
     """How the run's test evaluation (and ``marsvision evaluate``) predicts: ``flip`` averages the class
     probabilities of each image and of its mirror image, as ``marsvision predict --tta flip`` does."""
+    ema_decay: OpenFraction | None = None
+    """Validate, save and test an exponential moving average of the weights and buffers instead of the last
+    ones: θ̄ ← α θ̄ + (1 − α) θ after every optimiser step, α = ``ema_decay``, θ̄ starting at the first step's
+    weights (Lightning's ``EMAWeightAveraging``; the mean teacher of Tarvainen & Valpola 2017 and timm's
+    ``ModelEmaV3`` average so). It remembers about 1 / (1 − α) steps. None: the last weights."""
     log_every_n_steps: PositiveInt = 10
     limit_train_batches: Annotated[int | float, Bounds(low=0, low_open=True)] = 1.0
     """Batches per epoch: an int counts batches, a float is a share of the epoch (Lightning's rule)."""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping, EMAWeightAveraging, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.profilers import Profiler
 
@@ -115,6 +115,8 @@ def build_trainer(
         )
     if monitor and cfg.early_stopping_patience is not None:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=cfg.early_stopping_patience))
+    if cfg.ema_decay is not None:  # checkpoints then hold the average (the last weights under current_model_state)
+        callbacks.append(EMAWeightAveraging(decay=cfg.ema_decay))
     callbacks.extend(extra_callbacks or [])
     distributed = cfg.devices > 1 or cfg.num_nodes > 1
     return L.Trainer(
