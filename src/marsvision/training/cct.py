@@ -30,6 +30,7 @@ resumed run replays them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar, Literal, cast
 
 import torch
@@ -41,7 +42,7 @@ from marsvision.losses.softmax_mse import softmax_mse_loss
 from marsvision.models.deeplabv3plus import DualHeadDeepLabV3Plus
 from marsvision.models.encoders import Encoder
 from marsvision.models.pixel_shuffle_decoder import PixelShuffleDecoder
-from marsvision.training.config import RunConfig
+from marsvision.training.config import CCTConfig, RunConfig
 from marsvision.training.data import ClassInfo, Stream
 from marsvision.training.reproducibility import step_generator
 from marsvision.training.seg_baselines import sigmoid_rampup
@@ -96,6 +97,16 @@ def vat_perturbation(z: Tensor, decoder: nn.Module, xi: float, eps: float, gener
     return (eps * _unit_per_image(gradient)).to(z.dtype)
 
 
+PERTURBATIONS: dict[Perturbation, Callable[[Tensor, CCTConfig, nn.Module, torch.Generator], Tensor]] = {
+    "vat": lambda z, cfg, decoder, generator: z + vat_perturbation(z, decoder, cfg.vat_xi, cfg.vat_eps, generator),
+    "dropout": lambda z, cfg, decoder, generator: F.dropout2d(z, cfg.dropout_rate, training=True),
+    "feature-drop": lambda z, cfg, decoder, generator: feature_drop(z, generator),
+    "feature-noise": lambda z, cfg, decoder, generator: feature_noise(z, cfg.noise_range, generator),
+}
+"""Each perturbation p_k of z (M, C, h, w), in the order of the ``cct.*_decoders`` counts (VAT's direction
+depends on the auxiliary decoder it perturbs for)."""
+
+
 class CrossConsistencySegmentation(SegmentationModule):
     """DeepLabv3+ + auxiliary decoders on perturbed encoder features of unlabeled images (module docstring)."""
 
@@ -113,8 +124,7 @@ class CrossConsistencySegmentation(SegmentationModule):
             raise ValueError("cct: dropout_rate in [0, 1); noise_range, rampup and unsupervised_weight ≥ 0")
         super().__init__(config, classes)
         model = cast(DualHeadDeepLabV3Plus, self.model)
-        kinds: tuple[Perturbation, ...] = ("vat", "dropout", "feature-drop", "feature-noise")
-        self.perturbations = [kind for kind, count in zip(kinds, counts, strict=True) for _ in range(count)]
+        self.perturbations = [kind for kind, count in zip(PERTURBATIONS, counts, strict=True) for _ in range(count)]
         channels = cast(Encoder, model.encoder).pyramid_channels[-1]
         self.auxiliary_decoders = nn.ModuleList(
             PixelShuffleDecoder(channels, self.num_classes, model.encoder_output_stride) for _ in self.perturbations
@@ -125,17 +135,6 @@ class CrossConsistencySegmentation(SegmentationModule):
         steps_per_epoch = max(int(self.trainer.num_training_batches), 1)
         rampup_epochs = int(self.config.cct.rampup * (self.trainer.max_epochs or 0))
         return sigmoid_rampup(self.global_step, rampup_epochs * steps_per_epoch)
-
-    def perturb(self, z: Tensor, kind: Perturbation, decoder: nn.Module, generator: torch.Generator) -> Tensor:
-        """Return z (M, C, h, w) after perturbation ``kind`` (VAT's direction depends on ``decoder``)."""
-        cfg = self.config.cct
-        if kind == "dropout":
-            return F.dropout2d(z, cfg.dropout_rate, training=True)
-        if kind == "feature-drop":
-            return feature_drop(z, generator)
-        if kind == "feature-noise":
-            return feature_noise(z, cfg.noise_range, generator)
-        return z + vat_perturbation(z, decoder, cfg.vat_xi, cfg.vat_eps, generator)
 
     def compute_losses(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         """The step's loss (``"loss"``) and its parts from the labeled and unlabeled streams of ``batch``."""
@@ -151,7 +150,7 @@ class CrossConsistencySegmentation(SegmentationModule):
         generator = step_generator(self.config.seed, self.global_step, self.global_rank)
         terms = []
         for kind, decoder in zip(self.perturbations, self.auxiliary_decoders, strict=True):
-            logits = decoder(self.perturb(z, kind, decoder, generator))
+            logits = decoder(PERTURBATIONS[kind](z, self.config.cct, decoder, generator))
             if logits.shape[-2:] != size:
                 logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=True)
             terms.append(softmax_mse_loss(logits, target, valid))

@@ -85,6 +85,19 @@ def reader(cfg: DataConfig, split: str, transform: Callable[..., Any] | None = N
     return reader_class(cfg.dataset).from_config(cfg, split, root=existing_root(root or cfg.root), transform=transform)
 
 
+def _chronological_test(cfg: DataConfig, pool: Any) -> tuple[list[int], list[int]]:
+    if pool.acquisition_times is None:
+        raise ValueError(f"{cfg.root}: chronological split needs acquisition times in the file names")
+    return chronological_split(pool.acquisition_times, fraction=cfg.chronological)
+
+
+HELD_OUT_TEST_SETS: dict[str, Callable[[DataConfig, Any], tuple[list[int], list[int]]]] = {
+    "holdout": lambda cfg, pool: holdout_split(len(pool), cfg.test_holdout, seed=cfg.fraction_seed),
+    "chronological-late": _chronological_test,
+}
+"""Test sets carved out of the training split's reader (the pool's positions, the test images' positions)."""
+
+
 def test_split_name(cfg: DataConfig) -> str:
     """Name of the test set the split policy picks: ``holdout``, ``chronological-late`` or the evaluation split."""
     if cfg.test_holdout > 0:
@@ -111,19 +124,16 @@ class Splits:
 
 def holds_out_test_images(cfg: DataConfig) -> bool:
     """Whether step 1 of the split policy holds the test images out of the training split (else: ``eval_split``)."""
-    return cfg.test_holdout > 0 or cfg.chronological is not None
+    return test_split_name(cfg) in HELD_OUT_TEST_SETS
 
 
 def split_indices(cfg: DataConfig, pool: Any, eval_reader: Callable[[], Any]) -> Splits:
     """Apply the split policy of this module's docstring to ``pool`` (the training split's reader)."""
     indices = list(range(len(pool)))
     test_indices: list[int] | None = None
-    if cfg.test_holdout > 0:
-        indices, test_indices = holdout_split(len(pool), cfg.test_holdout, seed=cfg.fraction_seed)
-    elif cfg.chronological is not None:
-        if pool.acquisition_times is None:
-            raise ValueError(f"{cfg.root}: chronological split needs acquisition times in the file names")
-        indices, test_indices = chronological_split(pool.acquisition_times, fraction=cfg.chronological)
+    carve_test_set = HELD_OUT_TEST_SETS.get(test_split_name(cfg))
+    if carve_test_set is not None:
+        indices, test_indices = carve_test_set(cfg, pool)
     test = Subset(pool, test_indices) if test_indices is not None else eval_reader()
     if cfg.label_count is not None and cfg.label_count > len(indices):
         raise ValueError(f"data.label_count={cfg.label_count} is more than the {len(indices)} images of the pool")
