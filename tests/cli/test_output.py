@@ -10,8 +10,12 @@ import shutil
 import stat
 from pathlib import Path
 
+import onnx
 import pytest
 from cli_walkthrough import Walkthrough, marsvision, marsvision_on_a_terminal
+from PIL import Image
+
+from marsvision.demo import closing_table
 
 JSON_STEPS = [
     "data synth",
@@ -202,14 +206,36 @@ def test_compare_without_out_writes_a_new_folder_not_into_a_run(walkthrough: Wal
     assert sorted(p.name for p in first.rglob("*")) == before
 
 
-def test_the_demo_prints_one_json_object(tmp_path: Path):
+def test_the_quick_demo_runs_the_whole_mission_and_prints_one_json_object(tmp_path: Path):
     done = marsvision("demo", "--quick", "--json", "--out", tmp_path / "demo")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
-    assert len(summary["table"]) == 6 and Path(summary["onnx"]).is_file()
     assert "\r" not in done.stdout + done.stderr
     for line in BOILERPLATE:
         assert line not in done.stderr, line
+    assert summary["segmentation_data"].startswith("synthetic")
+    steps = [row["step"] for row in summary["table"]]
+    assert len(steps) == 6 and steps[:4] == [
+        "fine-tune 10% random init",
+        "fine-tune 10% pretrained",
+        "fine-tune 100% random init",
+        "fine-tune 100% pretrained",
+    ]
+    assert all(row["value"] is not None and 0.0 <= row["value"] <= 1.0 for row in summary["table"])
+    assert Path(summary["pretrain_run"], "encoder.pt").is_file()
+    labels = sorted(Path(summary["predictions"], "labels").glob("*.png"))
+    assert summary["predicted_images"] == 4 and len(labels) == 4
+    assert Image.open(labels[0]).mode == "L"
+    assert len(list(Path(summary["predictions"], "overlays").glob("*.png"))) == 4
+    assert summary["onnx_max_abs_diff"] < 1e-3
+    onnx.checker.check_model(onnx.load(summary["onnx"]))
+    for html in summary["reports"].values():
+        page = Path(html).read_text()
+        assert page.count("<img") >= 3 and 'src="data:image/png;base64,' in page
+    rows = json.loads((tmp_path / "demo" / "runs" / "demo-label-fractions" / "results.json").read_text())
+    assert len(rows) == 4
+    table = closing_table(summary)
+    assert "marsvision demo — results" in table and f"report: {summary['reports']['sweep']}" in table
 
 
 def test_runs_and_tables_are_written_with_the_usual_permissions(walkthrough: Walkthrough):
