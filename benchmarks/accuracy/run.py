@@ -102,6 +102,9 @@ DENSECL_ON_STRIDE_32 = ("model.output_stride=32",)
 PAPER_002_LEARNING_RATES = ("optim.pretrained_backbone_lr=1e-6",)
 """Paper 002 §6.1: the pretrained backbone B and the heads H_s, H_u at 1e-6, the classifier H_cls at 1e-3 (at the
 recipe's 1e-3 for all of them, H_u collapses within 20 steps and L_u then gives no gradient: docs/results)."""
+TEST_IMAGES_UNLABELED = ("data.unlabeled_test_images=true",)
+"""Transductive: every AI4Mars image in the unlabeled stream, as issue 12 asks (its SimCLR pretraining sees them
+already; the MSL rows use the val images so)."""
 RANDOM_INIT = ("model.weights=null",)
 """For the rows that measure a pretrained recipe from random init."""
 CLS_PEER_EPOCHS = 20
@@ -182,6 +185,16 @@ ROWS: tuple[Row, ...] = (
         pretrain=DENSECL_RECIPE,
         pretrain_overrides=DENSECL_ON_STRIDE_32,
         note="best-seg-100labels-cpu after DenseCL on the stride-32 map SimCLR uses: its row plus the dense term",
+    ),
+    Row(
+        "segmentation",
+        100,
+        "best-seg-100labels-cpu-test-unlabeled",
+        SEG_SEEDS_FEW,
+        recipe="best-seg-100labels-cpu",
+        pretrain=SIMCLR_RECIPE,
+        overrides=TEST_IMAGES_UNLABELED,
+        note="best-seg-100labels-cpu with the 200 test images, without labels, in UniMatch's unlabeled stream too",
     ),
     Row("segmentation", "all", "seg-peer-scratch", SEG_SEEDS_ALL, epochs=15),
     Row("segmentation", "all", "seg-peer-simclr", SEG_SEEDS_ALL, epochs=15, pretrain="simclr"),
